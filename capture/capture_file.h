@@ -1,0 +1,71 @@
+#pragma once
+// capture_file: zero-copy reader for pcap and pcapng files.
+//
+//   capture_file file = capture_file::open("trace.pcapng");   // throws capture_error
+//   std::array<packet_view, 256> batch;
+//   while (size_t n = file.next_batch(batch)) engine.process({batch.data(), n}, out);
+//   if (file.truncated()) ...                                 // file ended mid-record
+//
+// The format is detected from the magic number, never from the file name:
+// pcap (microsecond or nanosecond, either byte order) and pcapng (any number
+// of sections and interfaces, each with its own link type and timestamp
+// resolution; EPB, SPB and the obsolete PB). The file is mapped read-only;
+// views point into the mapping and stay valid for the reader's lifetime.
+// "-" reads standard input into memory first.
+//
+// A record whose lengths contradict the file (caplen beyond the end, caplen
+// larger than the snaplen allows by far) ends reading and sets truncated():
+// everything before it is delivered, nothing is invented.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include "pipeline/packet.h"
+
+namespace flower {
+
+class capture_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class capture_format : uint8_t { pcap_us, pcap_ns, pcapng };
+
+struct capture_file_counters {
+  uint64_t records = 0;           // packet records delivered
+  uint64_t skipped_blocks = 0;    // pcapng blocks that carry no packet (NRB, ISB, custom, ...)
+  uint64_t bad_interface = 0;     // pcapng packets naming an undeclared interface (skipped)
+};
+
+class capture_file {
+ public:
+  // Opens and validates the header. Throws capture_error with a one-line
+  // reason ("not a pcap or pcapng file", "empty file", "unsupported link
+  // type 147", ...). Unknown link types are not an error here: the decoder
+  // counts them per packet.
+  static capture_file open(const std::string& path);
+
+  capture_file(capture_file&&) noexcept;
+  capture_file& operator=(capture_file&&) noexcept;
+  ~capture_file();
+
+  // Fill `out` with up to out.size() packets; returns how many, 0 at the end.
+  size_t next_batch(std::span<packet_view> out) noexcept;
+
+  capture_format format() const noexcept;
+  link_type first_link_type() const noexcept;  // of the first interface
+  bool truncated() const noexcept;             // the last record was cut short
+  const std::string& truncation_reason() const noexcept;
+  const capture_file_counters& counters() const noexcept;
+
+ private:
+  struct impl;
+  explicit capture_file(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace flower

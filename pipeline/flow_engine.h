@@ -1,0 +1,83 @@
+#pragma once
+// flow_engine: decoder + fragment cache + flow table on one thread: the
+// whole metering path for one shard, and the complete engine for the
+// offline sensor. The multi-core pipeline runs one flow_shard per worker
+// and the decoder in its own parallel stage; the per-shard code is the same.
+//
+//   flow_engine engine(config);
+//   record_buffer out(sink);
+//   engine.process(batch, out);        // decode, meter, expire
+//   engine.finish(out);                // export everything (shutdown)
+//   engine_counters c = engine.counters();
+
+#include <array>
+#include <cstdint>
+#include <span>
+
+#include "pipeline/decode.h"
+#include "pipeline/flow_table.h"
+#include "pipeline/fragment_cache.h"
+
+namespace flower {
+
+// Where every packet went. Conservation: received == metered +
+// sum(status[malformed]) + sum(status[unsupported]). (The filter runs before
+// the engine; the sensor adds `filtered` on top.)
+struct engine_counters {
+  uint64_t received = 0;
+  uint64_t metered = 0;
+  std::array<uint64_t, kDecodeStatusCount> status{};  // status[ok] == metered
+  fragment_counters fragments;
+  flow_table_counters table;
+
+  uint64_t malformed() const noexcept;
+  uint64_t unsupported() const noexcept;
+  engine_counters& operator+=(const engine_counters& other) noexcept;
+};
+
+struct engine_config {
+  flow_table_config table;
+  decode_options decode;
+  service_ports ports = service_ports::defaults();
+};
+
+// One shard: fragment resolution + flow table, fed with decoded packets.
+class flow_shard {
+ public:
+  explicit flow_shard(const engine_config& config);
+
+  // Meter decoded packets (status ok), then expire by the batch's newest time.
+  void process(std::span<decoded_packet> batch, record_buffer& out) noexcept;
+  // Expire by wall/packet time when no packets come (live capture).
+  void tick(uint64_t now_ns, record_buffer& out) noexcept;
+  void finish(record_buffer& out) noexcept;  // export all, end_reason::shutdown
+
+  const flow_table& table() const noexcept { return table_; }
+  const fragment_cache& fragments() const noexcept { return fragments_; }
+
+ private:
+  fragment_cache fragments_;
+  flow_table table_;
+  uint64_t now_ns_ = 0;
+};
+
+class flow_engine {
+ public:
+  explicit flow_engine(const engine_config& config);
+
+  void process(packet_batch batch, record_buffer& out) noexcept;
+  void tick(uint64_t now_ns, record_buffer& out) noexcept { shard_.tick(now_ns, out); }
+  void finish(record_buffer& out) noexcept { shard_.finish(out); }
+
+  engine_counters counters() const noexcept;
+  const flow_shard& shard() const noexcept { return shard_; }
+
+ private:
+  static constexpr size_t kBatch = 256;
+  decode_options decode_;
+  flow_shard shard_;
+  engine_counters counters_;  // received / status; fragments + table read from shard_
+  std::array<decoded_packet, kBatch> decoded_;
+};
+
+}  // namespace flower

@@ -1,0 +1,87 @@
+#pragma once
+// flow_table: fixed-memory bidirectional flow table for one shard.
+//
+//   flow_table table(config, service_ports::defaults());
+//   table.update(decoded_batch, out);   // meter packets, export what ended
+//   table.expire(now_ns, out);          // idle / linger / active expiry
+//   table.flush(end_reason::shutdown, out);
+//
+// Memory is allocated once from `max_flows` (at most 128 bytes per flow,
+// index included) and never per packet. Lookups run in stages over the whole
+// batch (hash + prefetch index, prefetch entry, compare and update) so memory
+// latency overlaps across packets.
+//
+// Expiry is driven by packet time, so offline results are deterministic:
+// - on a packet, its flow is first closed if it has been idle for
+//   idle_timeout, has lived for active_timeout (record exported, flow
+//   continues in a new record), or ended (FIN both ways / RST) more than
+//   tcp_linger ago or a new SYN reopens the 5-tuple;
+// - `expire` sweeps flows that receive no more packets;
+// - when all max_flows slots are in use, a new flow evicts the least
+//   recently seen of a sample of flows (end_reason::evicted), never silently.
+// Not thread-safe: one table per shard, one thread per shard.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "pipeline/decode.h"
+#include "pipeline/flow_record.h"
+#include "pipeline/record_buffer.h"
+#include "pipeline/service_ports.h"
+
+namespace flower {
+
+inline constexpr uint64_t kNsPerSec = 1'000'000'000ull;
+
+struct flow_table_config {
+  uint32_t max_flows = 1u << 21;                  // --max-flows
+  uint64_t idle_timeout_ns = 30 * kNsPerSec;      // --idle-timeout, 0 = never
+  uint64_t active_timeout_ns = 1800 * kNsPerSec;  // --active-timeout, 0 = never
+  uint64_t tcp_linger_ns = 2 * kNsPerSec;         // after FIN both ways / RST
+};
+
+struct flow_table_counters {
+  uint64_t packets = 0;        // packets metered into flows
+  uint64_t flows_created = 0;
+  uint64_t records_exported = 0;
+  uint64_t by_reason[6] = {};  // indexed by end_reason value
+};
+
+class flow_table {
+ public:
+  flow_table(const flow_table_config& config, service_ports ports);
+  ~flow_table();
+  flow_table(const flow_table&) = delete;
+  flow_table& operator=(const flow_table&) = delete;
+
+  // Meter every packet of the batch (keys in wire order, fragments resolved).
+  void update(std::span<const decoded_packet> batch, record_buffer& out) noexcept;
+
+  // Export flows that are idle, lingered after their TCP end, or past the
+  // active timeout at `now_ns`. Cheap to call every batch: it sweeps a slice.
+  void expire(uint64_t now_ns, record_buffer& out) noexcept;
+
+  // Export every flow with `reason` and empty the table.
+  void flush(end_reason reason, record_buffer& out) noexcept;
+
+  size_t size() const noexcept;
+  size_t max_flows() const noexcept;
+  size_t memory_bytes() const noexcept;  // everything allocated for flows and index
+  const flow_table_counters& counters() const noexcept;
+
+  // Read-only walk over live flows as records (console / tests). Not on the
+  // hot path; `fn(const flow_record&)`.
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    visit_impl(+[](void* ctx, const flow_record& r) { (*static_cast<Fn*>(ctx))(r); }, &fn);
+  }
+
+ private:
+  void visit_impl(void (*cb)(void*, const flow_record&), void* ctx) const;
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace flower
