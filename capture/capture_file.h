@@ -16,6 +16,25 @@
 // A record whose lengths contradict the file (caplen beyond the end, caplen
 // larger than the snaplen allows by far) ends reading and sets truncated():
 // everything before it is delivered, nothing is invented.
+//
+// Details a caller may rely on:
+//  - Timestamps are nanoseconds since the epoch. pcapng honours if_tsresol
+//    (power of 10 or of 2) and if_tsoffset per interface; pcap's thiszone
+//    is ignored (always 0 in practice).
+//  - packet_view::link is the LINKTYPE value as written (the low 16 bits of
+//    the pcap header field; its upper FCS bits are dropped); unknown values
+//    pass through for the decoder to count.
+//  - caplen > wire_len in a pcap record is delivered as is. A caplen above
+//    both 256 KiB and the file's snaplen is corruption and stops reading.
+//  - pcapng SPB: interface 0 of the section; caplen = min(original length,
+//    snaplen, room in the block); ts_ns = the timestamp of the previous
+//    packet in the file (SPBs carry none), 0 if none came before.
+//  - Damage found after open() (a later section with a bad byte-order magic
+//    or major version, a block length that overruns the file, is not a
+//    multiple of 4 or is below its type's fixed part, a trailing length
+//    that differs, an EPB caplen beyond its block) ends reading the same way;
+//    truncation_reason() says "record N at offset X: ..." (pcap, N counts
+//    records from 1) or "block N at offset X: ..." (pcapng, N counts blocks).
 
 #include <cstddef>
 #include <cstdint>

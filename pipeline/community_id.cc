@@ -1,1 +1,126 @@
-// placeholder: implementation pending
+// Community ID v1 (https://github.com/corelight/community-id-spec):
+//   base64(SHA-1(seed:2 | saddr | daddr | proto:1 | pad:1 | sport:2 | dport:2))
+// with all integers in network byte order, the endpoints ordered so both
+// directions give the same id, ICMP type/code mapped onto ports, and no port
+// bytes at all for protocols without ports.
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "pipeline/flow_record.h"
+
+namespace flower {
+namespace {
+
+constexpr uint8_t kIcmp = 1, kTcp = 6, kUdp = 17, kIcmpv6 = 58, kSctp = 132;
+
+// The ICMP message types that have a counterpart (request <-> reply): such a
+// flow is two-way and the counterpart type stands in for the destination
+// port. Any other type is one-way and uses its code.
+int icmp_counterpart(uint8_t type, bool v6) noexcept {
+  if (!v6) {
+    switch (type) {
+      case 8: return 0;    // echo -> echo reply
+      case 0: return 8;
+      case 13: return 14;  // timestamp
+      case 14: return 13;
+      case 15: return 16;  // information
+      case 16: return 15;
+      case 10: return 9;   // router solicitation -> advertisement
+      case 9: return 10;
+      case 17: return 18;  // address mask
+      case 18: return 17;
+      default: return -1;
+    }
+  }
+  switch (type) {
+    case 128: return 129;  // echo
+    case 129: return 128;
+    case 130: return 131;  // MLD query -> report
+    case 131: return 130;
+    case 133: return 134;  // router solicitation -> advertisement
+    case 134: return 133;
+    case 135: return 136;  // neighbor solicitation -> advertisement
+    case 136: return 135;
+    case 139: return 140;  // node information query -> reply
+    case 140: return 139;
+    case 144: return 145;  // home agent address discovery
+    case 145: return 144;
+    default: return -1;
+  }
+}
+
+}  // namespace
+
+std::string community_id(const flow_record& record, uint16_t seed) {
+  const flow_key& k = record.key;
+  const bool v4 = k.is_v4();
+  const size_t alen = v4 ? 4 : 16;
+  const uint8_t* src = k.addr_a.data() + (v4 ? 12 : 0);
+  const uint8_t* dst = k.addr_b.data() + (v4 ? 12 : 0);
+
+  bool has_ports = true;
+  bool one_way = false;
+  uint16_t sport = k.port_a;
+  uint16_t dport = k.port_b;
+  switch (k.proto) {
+    case kTcp:
+    case kUdp:
+    case kSctp:
+      break;
+    case kIcmp:
+    case kIcmpv6: {
+      const auto type = static_cast<uint8_t>(record.icmp_type_code >> 8);
+      const auto code = static_cast<uint8_t>(record.icmp_type_code & 0xff);
+      const int peer = icmp_counterpart(type, k.proto == kIcmpv6);
+      sport = type;
+      dport = peer >= 0 ? static_cast<uint16_t>(peer) : code;
+      one_way = peer < 0;
+      break;
+    }
+    default:
+      has_ports = false;
+      break;
+  }
+
+  // Order the endpoints (smaller address first, then smaller port), except
+  // for one-way ICMP which keeps its direction.
+  if (!one_way) {
+    const int c = std::memcmp(src, dst, alen);
+    if (c > 0 || (c == 0 && has_ports && sport > dport)) {
+      std::swap(src, dst);
+      std::swap(sport, dport);
+    }
+  }
+
+  uint8_t buf[2 + 16 + 16 + 2 + 4];
+  size_t n = 0;
+  buf[n++] = static_cast<uint8_t>(seed >> 8);
+  buf[n++] = static_cast<uint8_t>(seed);
+  std::memcpy(buf + n, src, alen);
+  n += alen;
+  std::memcpy(buf + n, dst, alen);
+  n += alen;
+  buf[n++] = k.proto;
+  buf[n++] = 0;  // padding
+  if (has_ports) {
+    buf[n++] = static_cast<uint8_t>(sport >> 8);
+    buf[n++] = static_cast<uint8_t>(sport);
+    buf[n++] = static_cast<uint8_t>(dport >> 8);
+    buf[n++] = static_cast<uint8_t>(dport);
+  }
+
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (EVP_Digest(buf, n, digest, &digest_len, EVP_sha1(), nullptr) != 1) return {};
+  unsigned char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  const int b64_len = EVP_EncodeBlock(b64, digest, static_cast<int>(digest_len));
+  std::string id = "1:";
+  id.append(reinterpret_cast<const char*>(b64), static_cast<size_t>(b64_len));
+  return id;
+}
+
+}  // namespace flower

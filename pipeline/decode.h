@@ -33,6 +33,8 @@ inline constexpr int kMaxVlanTags = 8;
 inline constexpr int kMaxMplsLabels = 16;
 inline constexpr int kMaxIpv6ExtHeaders = 16;
 inline constexpr int kMaxTunnelDepth = 4;
+inline constexpr int kMaxGtpExtHeaders = 8;   // GTP-U extension headers after the fixed header
+inline constexpr int kMaxGreSourceRoutes = 8; // GRE (RFC 1701) source route entries
 
 enum class fragment_kind : uint8_t { none, first, later };
 

@@ -26,6 +26,7 @@ namespace flower {
   X(truncated_ip, malformed, "IP header cut before both addresses were captured")        \
   X(bad_ip_version, malformed, "IP version field is neither 4 nor 6")                    \
   X(bad_ipv4_header, malformed, "IPv4 header length below 20 bytes")                     \
+  X(bad_ipv4_length, malformed, "IPv4 total length below its header length")              \
   X(ipv6_ext_depth, malformed, "IPv6 extension chain longer than kMaxIpv6ExtHeaders")    \
   X(bad_nflog, malformed, "NFLOG TLVs inconsistent or without a payload")                \
   X(unknown_link_type, unsupported, "link type we do not decode")                        \

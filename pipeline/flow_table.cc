@@ -1,1 +1,483 @@
-// placeholder: implementation pending
+// flow_table: dense entry pool + open-addressing index. docs/flow-table.md
+// describes the layout, the expiry rules and the eviction approximation.
+//
+// Pool: exactly max_flows entries of 112 bytes. Entries [0, high_water) have
+// been used; a free entry has key.ip_version == 0 and links the free list
+// through first_ns. Index: 8-byte slots {tag, entry + 1} (0 = empty), about
+// 1.5 slots per flow, home slot = fastrange(tag), linear probing, deletion by
+// backward shift (no tombstones). Both arrays are anonymous mappings, so they
+// start zeroed (= empty) and only touched pages become resident.
+
+#include "pipeline/flow_table.h"
+
+#include "pipeline/detail/key_hash.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <system_error>
+
+namespace flower {
+namespace {
+
+constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
+constexpr uint8_t kTcp = 6, kIcmp = 1, kIcmpv6 = 58;
+constexpr size_t kDistance = 8;        // packets between pipeline stages
+constexpr size_t kGroup = 64;          // ring of in-flight packets (> 2 * kDistance)
+static_assert(kGroup > 2 * kDistance && (kGroup & (kGroup - 1)) == 0);
+constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per eviction
+constexpr uint64_t kSweepPeriodNs = kNsPerSec;
+
+struct index_slot {
+  uint32_t tag;     // high 32 bits of key_hash; also gives the home slot
+  uint32_t entry1;  // pool index + 1; 0 = empty slot
+};
+static_assert(sizeof(index_slot) == 8);
+
+// One flow. Per-direction arrays are indexed by 0 = initiator -> responder
+// (fwd), 1 = responder -> initiator (rev).
+struct flow_entry {
+  flow_key key;         // canonical order; ip_version 0 = free entry
+  uint64_t first_ns;    // record start (free entry: next free + 1)
+  uint64_t last_ns;
+  uint64_t bytes[2];
+  uint64_t frame_bytes[2];
+  uint32_t packets[2];
+  uint32_t spi[2];
+  uint8_t tcp_flags[2];
+  uint8_t initiator_is_b;  // 1: the initiator is canonical endpoint b
+  tunnel_kind tunnel;
+  uint16_t icmp_type_code;
+  uint16_t unused;
+};
+static_assert(sizeof(flow_entry) == 112, "entry size is part of the 128 B/flow budget");
+
+inline bool keys_equal(const flow_key& x, const flow_key& y) noexcept {
+  uint64_t a[5], b[5];
+  std::memcpy(a, &x, 40);
+  std::memcpy(b, &y, 40);
+  return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0;
+}
+
+// flow_key::canonicalize without the libc memcmp call: the same order
+// (addresses as big-endian byte strings, then ports) from two 64-bit loads.
+// Branch-free, since the direction of a packet is a coin toss to the
+// predictor.
+inline bool canonicalize_fast(flow_key& k) noexcept {
+  uint64_t a[2], b[2];
+  std::memcpy(a, k.addr_a.data(), 16);
+  std::memcpy(b, k.addr_b.data(), 16);
+  const uint64_t a0 = __builtin_bswap64(a[0]), b0 = __builtin_bswap64(b[0]);
+  const uint64_t a1 = __builtin_bswap64(a[1]), b1 = __builtin_bswap64(b[1]);
+  const bool gt0 = a0 > b0, eq0 = a0 == b0, gt1 = a1 > b1, eq1 = a1 == b1;
+  const bool swap = gt0 | (eq0 & (gt1 | (eq1 & (k.port_a > k.port_b))));
+  const uint64_t m = 0 - static_cast<uint64_t>(swap);
+  const uint64_t x0 = (a[0] ^ b[0]) & m, x1 = (a[1] ^ b[1]) & m;
+  a[0] ^= x0, b[0] ^= x0, a[1] ^= x1, b[1] ^= x1;
+  std::memcpy(k.addr_a.data(), a, 16);
+  std::memcpy(k.addr_b.data(), b, 16);
+  const auto pm = static_cast<uint16_t>(m);
+  const auto px = static_cast<uint16_t>((k.port_a ^ k.port_b) & pm);
+  k.port_a = static_cast<uint16_t>(k.port_a ^ px);
+  k.port_b = static_cast<uint16_t>(k.port_b ^ px);
+  return swap;
+}
+
+inline uint32_t fastrange(uint32_t x, uint32_t n) noexcept {
+  return static_cast<uint32_t>((uint64_t{x} * n) >> 32);
+}
+
+inline bool record_empty(const flow_entry& e) noexcept { return (e.packets[0] | e.packets[1]) == 0; }
+
+inline bool tcp_ended(const flow_entry& e) noexcept {
+  return e.key.proto == kTcp &&
+         (((e.tcp_flags[0] & e.tcp_flags[1] & kFin) != 0) || (((e.tcp_flags[0] | e.tcp_flags[1]) & kRst) != 0));
+}
+
+// now - then, or 0 when `now` is earlier (packets may be slightly out of order).
+inline uint64_t since(uint64_t now, uint64_t then) noexcept { return now > then ? now - then : 0; }
+
+// Owner of one anonymous mapping of `count` zeroed T.
+template <typename T>
+class mapped_array {
+ public:
+  mapped_array(size_t count, bool huge_pages) : count_(count), bytes_(count * sizeof(T)) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "flow table: mmap");
+    if (huge_pages) (void)madvise(p, bytes_, MADV_HUGEPAGE);  // advisory; fine to fail
+    data_ = static_cast<T*>(p);
+  }
+  ~mapped_array() { munmap(data_, bytes_); }
+  mapped_array(const mapped_array&) = delete;
+  mapped_array& operator=(const mapped_array&) = delete;
+
+  T& operator[](size_t i) noexcept { return data_[i]; }
+  const T& operator[](size_t i) const noexcept { return data_[i]; }
+  T* data() noexcept { return data_; }
+  size_t bytes() const noexcept { return bytes_; }
+  // Give the pages back; they read as zero again on the next touch.
+  void zero() noexcept { (void)madvise(data_, bytes_, MADV_DONTNEED); }
+
+ private:
+  T* data_ = nullptr;
+  size_t count_;
+  size_t bytes_;
+};
+
+}  // namespace
+
+struct flow_table::impl {
+  impl(const flow_table_config& c, service_ports p)
+      : cfg(c),
+        ports(std::move(p)),
+        max_flows(std::max<uint32_t>(c.max_flows, 1)),
+        slots(max_flows + max_flows / 2 + 1),
+        pool(max_flows, c.huge_pages),
+        index(slots, c.huge_pages) {}
+
+  struct pending {
+    flow_key key;  // canonical
+    uint32_t tag;
+    uint32_t home;
+    bool swapped;  // the packet was sent by canonical endpoint b
+  };
+
+  flow_table_config cfg;
+  service_ports ports;
+  uint32_t max_flows;
+  uint32_t slots;
+  mapped_array<flow_entry> pool;
+  mapped_array<index_slot> index;
+  uint32_t high_water = 0;  // entries [0, high_water) have been handed out
+  uint32_t free_head = 0;   // first free entry + 1, 0 = none
+  uint32_t live = 0;
+  uint32_t evict_cursor = 0;
+  uint32_t sweep_cursor = 0;
+  uint64_t last_sweep_ns = 0;
+  flow_table_counters counters;
+  std::array<pending, kGroup> group;
+
+  // --- index -------------------------------------------------------------
+
+  uint32_t home_of(uint32_t tag) const noexcept { return fastrange(tag, slots); }
+  uint32_t next(uint32_t s) const noexcept { return s + 1 == slots ? 0 : s + 1; }
+
+  // The entry holding `key`, or UINT32_MAX. Probing stops at an empty slot.
+  uint32_t find(const pending& p) const noexcept {
+    for (uint32_t s = p.home;; s = next(s)) {
+      const index_slot x = index[s];
+      if (x.entry1 == 0) return UINT32_MAX;
+      if (x.tag == p.tag && keys_equal(pool[x.entry1 - 1].key, p.key)) return x.entry1 - 1;
+    }
+  }
+
+  void index_insert(uint32_t tag, uint32_t home, uint32_t entry) noexcept {
+    uint32_t s = home;
+    while (index[s].entry1 != 0) s = next(s);
+    index[s] = index_slot{tag, entry + 1};
+  }
+
+  // Remove the slot that points at `entry`, shifting later members of the
+  // probe run back so that every key stays reachable from its home slot.
+  void index_erase(uint32_t entry) noexcept {
+    const auto tag = static_cast<uint32_t>(key_hash(pool[entry].key) >> 32);
+    uint32_t hole = home_of(tag);
+    while (index[hole].entry1 != entry + 1) hole = next(hole);
+    for (uint32_t j = next(hole);; j = next(j)) {
+      const index_slot x = index[j];
+      if (x.entry1 == 0) break;
+      const uint32_t h = home_of(x.tag);
+      // x may move into the hole unless its home lies cyclically in (hole, j].
+      const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
+      if (stays) continue;
+      index[hole] = x;
+      hole = j;
+    }
+    index[hole] = index_slot{0, 0};
+  }
+
+  // --- pool --------------------------------------------------------------
+
+  void release(uint32_t entry) noexcept {
+    flow_entry& e = pool[entry];
+    e.key.ip_version = 0;
+    e.first_ns = free_head;
+    free_head = entry + 1;
+    --live;
+  }
+
+  // Export (if it holds packets) and remove a flow entirely.
+  void remove(uint32_t entry, end_reason reason, record_buffer& out) noexcept {
+    export_record(pool[entry], reason, out);
+    index_erase(entry);
+    release(entry);
+  }
+
+  // A free entry, evicting the least recently seen of a sample when full.
+  uint32_t allocate(record_buffer& out) noexcept {
+    uint32_t entry;
+    if (free_head != 0) {
+      entry = free_head - 1;
+      free_head = static_cast<uint32_t>(pool[entry].first_ns);
+    } else if (high_water < max_flows) {
+      entry = high_water++;
+    } else {
+      entry = evict_cursor;
+      for (uint32_t i = 1; i < kEvictSample && i < max_flows; ++i) {
+        uint32_t c = evict_cursor + i;
+        if (c >= max_flows) c -= max_flows;
+        if (pool[c].last_ns < pool[entry].last_ns) entry = c;
+      }
+      evict_cursor += std::min(kEvictSample, max_flows);
+      if (evict_cursor >= max_flows) evict_cursor -= max_flows;
+      ++counters.evictions;
+      export_record(pool[entry], end_reason::evicted, out);
+      index_erase(entry);
+      --live;
+    }
+    ++live;
+    return entry;
+  }
+
+  // --- records -----------------------------------------------------------
+
+  void fill_record(const flow_entry& e, end_reason reason, flow_record& r) const noexcept {
+    r.key = e.key;
+    if (e.initiator_is_b) r.key.swap_endpoints();  // orient initiator -> responder
+    for (int d = 0; d < 2; ++d) {
+      direction_counters& c = d == 0 ? r.fwd : r.rev;
+      c.packets = e.packets[d];
+      c.bytes = e.bytes[d];
+      c.frame_bytes = e.frame_bytes[d];
+      c.tcp_flags = e.tcp_flags[d];
+      c.spi = e.spi[d];
+    }
+    r.first_ns = e.first_ns;
+    r.last_ns = e.last_ns;
+    r.icmp_type_code = e.icmp_type_code;
+    r.tunnel = e.tunnel;
+    r.reason = reason;
+  }
+
+  void export_record(const flow_entry& e, end_reason reason, record_buffer& out) noexcept {
+    if (record_empty(e)) return;  // its packets went out with the previous record
+    flow_record r;
+    fill_record(e, reason, r);
+    out.push(r);
+    ++counters.records_exported;
+    ++counters.by_reason[static_cast<size_t>(reason)];
+  }
+
+  // Start the next record of a continuing flow (active timeout, counter
+  // limit): orientation stays, counters restart.
+  static void restart_record(flow_entry& e, uint64_t start_ns) noexcept {
+    e.first_ns = start_ns;
+    e.bytes[0] = e.bytes[1] = 0;
+    e.frame_bytes[0] = e.frame_bytes[1] = 0;
+    e.packets[0] = e.packets[1] = 0;
+    e.spi[0] = e.spi[1] = 0;
+    e.tcp_flags[0] = e.tcp_flags[1] = 0;
+  }
+
+  // A new flow for this key: orientation by service port, else first sender
+  // (the TCP SYN rule is applied by `account`).
+  void start_flow(flow_entry& e, const pending& p, const decoded_packet& d) noexcept {
+    e.key = p.key;
+    restart_record(e, d.ts_ns);
+    e.last_ns = d.ts_ns;
+    const bool svc_a = ports.is_service(p.key.proto, p.key.port_a);
+    const bool svc_b = ports.is_service(p.key.proto, p.key.port_b);
+    e.initiator_is_b = svc_a != svc_b ? svc_a : p.swapped;
+    e.tunnel = tunnel_kind::none;
+    e.icmp_type_code = 0;
+    e.unused = 0;
+    ++counters.flows_created;
+  }
+
+  // Add one packet to its flow's current record.
+  void account(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+    int dir = p.swapped == static_cast<bool>(e.initiator_is_b) ? 0 : 1;
+    const uint8_t flags = d.tcp_flags;
+    if (e.key.proto == kTcp && (flags & kSyn) && !((e.tcp_flags[0] | e.tcp_flags[1]) & kSyn)) {
+      // The SYN sender is the initiator (a SYN-ACK's receiver, if that is
+      // the first handshake packet we see): re-orient if needed.
+      const int want = (flags & kAck) ? 1 : 0;
+      if (dir != want) {
+        e.initiator_is_b ^= 1;
+        std::swap(e.packets[0], e.packets[1]);
+        std::swap(e.bytes[0], e.bytes[1]);
+        std::swap(e.frame_bytes[0], e.frame_bytes[1]);
+        std::swap(e.spi[0], e.spi[1]);
+        std::swap(e.tcp_flags[0], e.tcp_flags[1]);
+        dir = want;
+      }
+    }
+    if (e.packets[dir] >= cfg.max_record_packets) {
+      export_record(e, end_reason::active, out);
+      restart_record(e, d.ts_ns);
+    }
+    if (record_empty(e)) {
+      e.first_ns = e.last_ns = d.ts_ns;
+      if (dir == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6)) e.icmp_type_code = d.icmp_type_code;
+    } else {
+      e.first_ns = std::min(e.first_ns, d.ts_ns);
+      e.last_ns = std::max(e.last_ns, d.ts_ns);
+      if (dir == 0 && e.packets[0] == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6))
+        e.icmp_type_code = d.icmp_type_code;
+    }
+    ++e.packets[dir];
+    e.bytes[dir] += d.ip_bytes;
+    e.frame_bytes[dir] += d.frame_bytes;
+    e.tcp_flags[dir] |= flags;
+    if (e.spi[dir] == 0) e.spi[dir] = d.spi;
+    if (e.tunnel == tunnel_kind::none) e.tunnel = d.tunnel;
+    ++counters.packets;
+  }
+
+  // Lookup and update for one packet. Correct on its own: earlier stages
+  // only prefetched.
+  void apply(const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+    uint32_t entry = find(p);
+    if (entry == UINT32_MAX) {
+      entry = allocate(out);
+      index_insert(p.tag, p.home, entry);
+      start_flow(pool[entry], p, d);
+    } else {
+      flow_entry& e = pool[entry];
+      const uint64_t now = d.ts_ns;
+      if (cfg.idle_timeout_ns != 0 && since(now, e.last_ns) >= cfg.idle_timeout_ns) {
+        export_record(e, end_reason::idle, out);
+        start_flow(e, p, d);
+      } else if (tcp_ended(e) &&
+                 (since(now, e.last_ns) >= cfg.tcp_linger_ns || (d.tcp_flags & (kSyn | kAck)) == kSyn)) {
+        export_record(e, end_reason::tcp_end, out);
+        start_flow(e, p, d);
+      } else if (cfg.active_timeout_ns != 0 && since(now, e.first_ns) >= cfg.active_timeout_ns) {
+        export_record(e, end_reason::active, out);
+        restart_record(e, now);
+      }
+    }
+    account(pool[entry], p, d, out);
+  }
+
+  // Stage 1: canonicalize, hash, prefetch the home index line.
+  void stage_hash(pending& p, const decoded_packet& d) noexcept {
+    p.key = d.key;
+    p.swapped = canonicalize_fast(p.key);
+    p.tag = static_cast<uint32_t>(detail::key_hash_inline(p.key) >> 32);
+    p.home = home_of(p.tag);
+    __builtin_prefetch(&index[p.home]);
+  }
+
+  // Stage 2: prefetch the entry of the first tag match near home.
+  mutable char touch_sink = 0;
+  void stage_probe(const pending& p) const noexcept {
+    uint32_t s = p.home;
+    for (int probe = 0; probe < 4; ++probe, s = next(s)) {
+      const index_slot x = index[s];
+      if (x.entry1 == 0) return;
+      if (x.tag == p.tag) {
+        const auto* e = reinterpret_cast<const char*>(&pool[x.entry1 - 1]);
+        touch_sink += *reinterpret_cast<const volatile char*>(e);
+        __builtin_prefetch(e + sizeof(flow_entry) - 1, 1);
+        return;
+      }
+    }
+  }
+
+  // A software pipeline over the batch: packet i is hashed while packet
+  // i - D probes the index and packet i - 2D is looked up and updated, so
+  // each prefetch has D packets' worth of work to arrive in.
+  void update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
+    const size_t n = batch.size();
+    const decoded_packet* in = batch.data();
+    for (size_t i = 0; i < n + 2 * kDistance; ++i) {
+      if (i < n) stage_hash(group[i % kGroup], in[i]);
+      if (i >= kDistance && i - kDistance < n) stage_probe(group[(i - kDistance) % kGroup]);
+      if (i >= 2 * kDistance) apply(group[(i - 2 * kDistance) % kGroup], in[i - 2 * kDistance], out);
+    }
+  }
+
+  // Close a flow that gets no packet at `now` if it is due. Returns whether
+  // the entry was removed.
+  bool sweep_one(uint32_t entry, uint64_t now, record_buffer& out) noexcept {
+    flow_entry& e = pool[entry];
+    if (e.key.ip_version == 0) return false;
+    if (cfg.idle_timeout_ns != 0 && since(now, e.last_ns) >= cfg.idle_timeout_ns) {
+      remove(entry, end_reason::idle, out);
+      return true;
+    }
+    if (tcp_ended(e) && since(now, e.last_ns) >= cfg.tcp_linger_ns) {
+      remove(entry, end_reason::tcp_end, out);
+      return true;
+    }
+    if (cfg.active_timeout_ns != 0 && since(now, e.first_ns) >= cfg.active_timeout_ns) {
+      if (record_empty(e)) {  // silent for a whole active period: forget it
+        index_erase(entry);
+        release(entry);
+        return true;
+      }
+      export_record(e, end_reason::active, out);
+      restart_record(e, now);
+    }
+    return false;
+  }
+
+  void expire(uint64_t now, record_buffer& out) noexcept {
+    if (high_water == 0 || now <= last_sweep_ns) return;
+    const uint64_t elapsed = now - last_sweep_ns;
+    // Cover [0, high_water) about once per second of packet time; a jump of
+    // a second or more sweeps everything at once.
+    const uint64_t budget = elapsed >= kSweepPeriodNs
+                                ? high_water
+                                : uint64_t{high_water} * elapsed / kSweepPeriodNs;  // < 2^62
+    if (budget == 0) return;  // let the elapsed time accumulate
+    last_sweep_ns = now;
+    ++counters.sweeps;
+    for (uint64_t i = 0; i < budget; ++i) {
+      if (sweep_cursor >= high_water) sweep_cursor = 0;
+      sweep_one(sweep_cursor++, now, out);
+    }
+  }
+
+  void flush(end_reason reason, record_buffer& out) noexcept {
+    for (uint32_t i = 0; i < high_water; ++i)
+      if (pool[i].key.ip_version != 0) export_record(pool[i], reason, out);
+    pool.zero();
+    index.zero();
+    high_water = free_head = live = 0;
+    evict_cursor = sweep_cursor = 0;
+  }
+};
+
+flow_table::flow_table(const flow_table_config& config, service_ports ports)
+    : impl_(std::make_unique<impl>(config, std::move(ports))) {}
+
+flow_table::~flow_table() = default;
+
+void flow_table::update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
+  impl_->update(batch, out);
+}
+
+void flow_table::expire(uint64_t now_ns, record_buffer& out) noexcept { impl_->expire(now_ns, out); }
+
+void flow_table::flush(end_reason reason, record_buffer& out) noexcept { impl_->flush(reason, out); }
+
+size_t flow_table::size() const noexcept { return impl_->live; }
+size_t flow_table::max_flows() const noexcept { return impl_->max_flows; }
+size_t flow_table::memory_bytes() const noexcept { return impl_->pool.bytes() + impl_->index.bytes(); }
+const flow_table_counters& flow_table::counters() const noexcept { return impl_->counters; }
+
+void flow_table::visit_impl(void (*cb)(void*, const flow_record&), void* ctx) const {
+  for (uint32_t i = 0; i < impl_->high_water; ++i) {
+    const flow_entry& e = impl_->pool[i];
+    if (e.key.ip_version == 0 || record_empty(e)) continue;
+    flow_record r;
+    impl_->fill_record(e, end_reason::active, r);
+    cb(ctx, r);
+  }
+}
+
+}  // namespace flower

@@ -40,6 +40,11 @@ struct flow_table_config {
   uint64_t idle_timeout_ns = 30 * kNsPerSec;      // --idle-timeout, 0 = never
   uint64_t active_timeout_ns = 1800 * kNsPerSec;  // --active-timeout, 0 = never
   uint64_t tcp_linger_ns = 2 * kNsPerSec;         // after FIN both ways / RST
+  // A record is exported (end_reason::active) and continued before a
+  // direction's packet counter would pass this; the u32 limit in production,
+  // small in tests.
+  uint32_t max_record_packets = UINT32_MAX;
+  bool huge_pages = true;  // madvise(MADV_HUGEPAGE) the pool and index (fewer TLB misses)
 };
 
 struct flow_table_counters {
@@ -47,6 +52,8 @@ struct flow_table_counters {
   uint64_t flows_created = 0;
   uint64_t records_exported = 0;
   uint64_t by_reason[6] = {};  // indexed by end_reason value
+  uint64_t evictions = 0;      // flows pushed out by a new flow (table full)
+  uint64_t sweeps = 0;         // expire() calls that scanned part of the pool
 };
 
 class flow_table {

@@ -1,0 +1,60 @@
+/* flower_xdp_shared.h: the ONE definition of what bpf/flower_xdp.bpf.c and
+ * user space (capture/xdp_source.cc) exchange: the pre-filter configuration
+ * (read-only data set before load) and the per-CPU counters. Included by the
+ * BPF build (clang -target bpf, C) and by C++; fixed-width types only.
+ */
+#ifndef FLOWER_XDP_SHARED_H
+#define FLOWER_XDP_SHARED_H
+
+#ifdef __BPF__
+#include <linux/types.h>
+typedef __u8 flower_u8;
+typedef __u32 flower_u32;
+typedef __u64 flower_u64;
+#else
+#include <stdint.h>
+typedef uint8_t flower_u8;
+typedef uint32_t flower_u32;
+typedef uint64_t flower_u64;
+#endif
+
+#ifdef __cplusplus
+#define FLOWER_STATIC_ASSERT static_assert
+#else
+#define FLOWER_STATIC_ASSERT _Static_assert
+#endif
+
+/* Name the kernel reports for our program; how a restart recognises it. */
+#define FLOWER_XDP_PROG_NAME "flower_xdp"
+/* Pins live under FLOWER_XDP_PIN_ROOT/<ifname>/{prog,xsks,counters}. */
+#define FLOWER_XDP_PIN_ROOT "/sys/fs/bpf/flower"
+/* Upper bound on RX queues (XSKMAP size). */
+#define FLOWER_XDP_MAX_QUEUES 256
+
+/* Bits of flower_xdp_config.ip_versions; 0 accepts everything, including non-IP. */
+#define FLOWER_XDP_IPV4 0x1
+#define FLOWER_XDP_IPV6 0x2
+
+struct flower_xdp_config {
+  flower_u8 ip_versions;    /* FLOWER_XDP_IPV4 | FLOWER_XDP_IPV6, 0 = all frames */
+  flower_u8 ip_protocol;    /* 0 = any, else e.g. 6 (TCP), 17 (UDP) */
+  flower_u8 drop_unmatched; /* 1: XDP_DROP what is filtered/sampled out, 0: XDP_PASS */
+  flower_u8 reserved;
+  flower_u32 sample_rate;   /* keep 1 in N (bpf_get_prandom_u32); 0 or 1 = all */
+};
+FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_config) == 8, "config layout is shared");
+
+/* One value per CPU in the PERCPU_ARRAY "counters" (single key 0). */
+struct flower_xdp_counters {
+  flower_u64 seen;        /* every frame the program ran on */
+  flower_u64 redirected;  /* into the AF_XDP socket of its RX queue */
+  flower_u64 passed;      /* XDP_PASS to the kernel stack */
+  flower_u64 dropped;     /* XDP_DROP (drop_unmatched only) */
+  flower_u64 prefiltered; /* subset of passed+dropped: IP version / protocol */
+  flower_u64 sampled_out; /* subset of passed+dropped: 1-in-N sampling */
+  flower_u64 no_socket;   /* subset of passed: no socket bound on the queue */
+  flower_u64 reserved;
+};
+FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_counters) == 64, "one cache line per CPU");
+
+#endif /* FLOWER_XDP_SHARED_H */

@@ -1,0 +1,102 @@
+#pragma once
+// xdp_source: AF_XDP live capture. Attaches bpf/flower_xdp to a device, binds
+// one AF_XDP socket (with its own UMEM) per RX queue and hands out frames as
+// packet_views straight from the UMEM, one batch at a time.
+//
+//   xdp_source_config cfg{.device = "eth0"};
+//   xdp_source src = xdp_source::open(cfg);        // throws std::system_error
+//   size_t n = src.next_batch(views, 100);          // live_source
+//   engine.process({views.data(), n}, out);
+//   src.release_batch();                            // frames refill the fill ring
+//
+// Modes: native XDP, else generic (skb) when mode is auto_select; zero-copy,
+// else copy when zero_copy is auto_select. What was obtained is in info().
+// Timestamps: one CLOCK_REALTIME read per batch (AF_XDP carries none).
+// Teardown (destructor) runs in reverse: sockets, UMEMs, then the program is
+// detached and its pins removed. A program left behind by a killed sensor
+// is recognised by name (FLOWER_XDP_PROG_NAME) and replaced; any other XDP
+// program on the device makes open() refuse.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "bpf/flower_xdp_shared.h"
+#include "pipeline/packet.h"
+
+namespace flower {
+
+enum class xdp_mode_request : uint8_t { auto_select, native, generic };
+enum class zero_copy_request : uint8_t { auto_select, on, off };
+
+struct xdp_source_config {
+  std::string device;
+  xdp_mode_request mode = xdp_mode_request::auto_select;
+  zero_copy_request zero_copy = zero_copy_request::auto_select;
+  std::vector<uint32_t> queues;  // empty: every RX queue of the device
+  uint32_t frames = 4096;        // UMEM frames per queue (power of two)
+  uint32_t frame_size = 2048;    // 2048 or 4096
+  bool busy_poll = false;        // SO_PREFER_BUSY_POLL + SO_BUSY_POLL
+  flower_xdp_config prefilter{}; // IP version / protocol / sampling in XDP
+};
+
+struct xdp_queue_info {
+  uint32_t queue_id = 0;
+  bool zero_copy = false;
+  bool busy_poll = false;
+};
+
+struct xdp_source_info {
+  bool native = false;              // native driver mode, else generic (skb)
+  bool dispatcher = false;          // attached through libxdp's dispatcher
+  bool replaced_stale = false;      // a leftover flower_xdp was detached first
+  std::string notes;                // one line per fallback taken
+  std::vector<xdp_queue_info> queues;
+};
+
+struct xdp_socket_stats {
+  uint32_t queue_id = 0;
+  bool zero_copy = false;
+  uint64_t rx_packets = 0;
+  uint64_t rx_dropped = 0;
+  uint64_t rx_invalid_descs = 0;
+  uint64_t rx_ring_full = 0;
+  uint64_t fill_ring_empty_descs = 0;
+};
+
+class xdp_source {
+ public:
+  static xdp_source open(const xdp_source_config& config);
+
+  xdp_source(xdp_source&&) noexcept;
+  xdp_source& operator=(xdp_source&&) noexcept;
+  ~xdp_source();
+
+  size_t next_batch(std::span<packet_view> out, int timeout_ms) noexcept;
+  void release_batch() noexcept;
+
+  const xdp_source_info& info() const noexcept;
+  std::vector<xdp_socket_stats> socket_stats() const;
+  std::vector<flower_xdp_counters> program_counters() const;  // one per possible CPU
+
+ private:
+  struct impl;
+  explicit xdp_source(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+// Number of RX queues (ETHTOOL_GCHANNELS: rx + combined), 1 if unknown.
+uint32_t device_rx_queues(const std::string& device);
+
+struct rss_report {
+  bool checked = false;    // the device has >1 queue and reported its key
+  bool symmetric = false;  // both directions of a flow hash to one queue
+  std::string note;
+};
+// ETHTOOL_GRSSH: symmetric when the hash input is symmetric-xor or the
+// Toeplitz key repeats with a 16-bit period.
+rss_report check_rss_symmetry(const std::string& device);
+
+}  // namespace flower

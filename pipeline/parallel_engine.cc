@@ -1,0 +1,445 @@
+// parallel_engine: shard workers on dedicated threads, fed either by a
+// oneTBB parallel_pipeline (single queue: read -> decode+hash -> dispatch)
+// or by their own queue (multi queue: run to completion).
+
+#include "pipeline/parallel_engine.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <mutex>
+#include <stdexcept>
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/task_arena.h>
+#include <thread>
+
+#include "pipeline/spsc_ring.h"
+
+namespace flower {
+namespace {
+
+constexpr uint64_t kLiveTickNs = 1'000'000'000ull;  // idle shards expire / flush once a second
+
+uint64_t wall_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * kNsPerSec + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spin briefly, then yield, then sleep: a waiting side costs little CPU on a
+// box where shard workers share cores with the decode stage.
+class backoff {
+ public:
+  void wait() noexcept {
+    if (n_ < 64) {
+      cpu_relax();
+    } else if (n_ < 256) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    if (n_ < 1u << 30) ++n_;
+  }
+  void reset() noexcept { n_ = 0; }
+  bool sleeping() const noexcept { return n_ >= 256; }
+
+ private:
+  unsigned n_ = 0;
+};
+
+// Records from all shards merge into the caller's sink, one thread at a
+// time. The lock is taken once per record batch (record_buffer capacity),
+// never per packet.
+class serial_sink final : public record_sink {
+ public:
+  explicit serial_sink(record_sink& inner) : inner_(inner) {}
+  void consume(std::span<const flow_record> records) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    inner_.consume(records);
+  }
+
+ private:
+  std::mutex mutex_;
+  record_sink& inner_;
+};
+
+// TBB passes tokens between threads with synchronisation inside libtbb,
+// which ThreadSanitizer cannot see (the library is not instrumented). A
+// handoff restates that ordering in our code: acquire when a filter starts
+// on a batch, release when it is done. Two uncontended atomics per batch
+// per filter; the values read are never used.
+class handoff {
+ public:
+  void enter() noexcept { (void)n_.load(std::memory_order_acquire); }
+  void leave() noexcept { n_.fetch_add(1, std::memory_order_acq_rel); }
+
+ private:
+  std::atomic<uint64_t> n_{0};
+};
+
+// Top 32 bits of the hash scaled onto [0, n) without a division.
+inline uint32_t shard_index(uint64_t hash, uint32_t n) noexcept {
+  return static_cast<uint32_t>(((hash >> 32) * n) >> 32);
+}
+
+void pin_current_thread(unsigned index) noexcept {
+  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(index % cpus, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
+}
+
+engine_config shard_config(const engine_config& total, unsigned shards) {
+  engine_config c = total;
+  c.table.max_flows = std::max<uint32_t>(1, total.table.max_flows / shards);
+  return c;
+}
+
+}  // namespace
+
+// One shard: its flow state, its output buffer, its inbound ring and the
+// counters only its worker writes. Aligned so no two shards share a line.
+struct alignas(kCacheLine) shard_state {
+  shard_state(const engine_config& config, record_sink& sink, size_t ring_slots)
+      : shard(config), out(sink), ring(ring_slots) {}
+
+  flow_shard shard;
+  record_buffer out;
+  spsc_ring<decoded_packet> ring;  // single-queue mode: dispatcher -> worker
+  // Multi-queue mode: written by this shard's worker only.
+  uint64_t received = 0;
+  uint64_t max_ts = 0;
+  std::array<uint64_t, kDecodeStatusCount> status{};
+  std::array<packet_view, kPipelineBatch> views;
+  std::array<decoded_packet, kPipelineBatch> decoded;
+};
+
+// One parallel_pipeline token: a source batch and what decoding made of it.
+struct front_batch {
+  explicit front_batch(unsigned shards) : begin(shards + 1), cursor(shards) {}
+  size_t n = 0;
+  std::array<packet_view, kPipelineBatch> views;
+  std::array<decoded_packet, kPipelineBatch> decoded;
+  std::array<decode_status, kPipelineBatch> status;
+  std::array<uint32_t, kPipelineBatch> shard;
+  std::array<uint16_t, kPipelineBatch> order;  // ok packets grouped by shard, in arrival order
+  std::vector<uint32_t> begin;                 // order[begin[s] .. begin[s+1]) go to shard s
+  std::vector<uint32_t> cursor;
+  handoff edge;  // orders the filters' accesses to this token
+};
+
+struct parallel_engine::impl {
+  impl(const parallel_config& c, record_sink& inner)
+      : config(c),
+        n(c.threads ? c.threads : std::max(1u, std::thread::hardware_concurrency())),
+        sink(inner),
+        ring_full(n, 0) {
+    const engine_config per_shard = shard_config(c.engine, n);
+    shards.reserve(n);
+    for (unsigned i = 0; i < n; ++i) shards.push_back(std::make_unique<shard_state>(per_shard, sink, c.ring_slots));
+    tokens.reserve(kMaxBatchesInFlight);
+    for (size_t i = 0; i < kMaxBatchesInFlight; ++i) tokens.push_back(std::make_unique<front_batch>(n));
+  }
+
+  parallel_config config;
+  unsigned n;
+  serial_sink sink;
+  std::vector<std::unique_ptr<shard_state>> shards;
+  std::vector<std::unique_ptr<front_batch>> tokens;
+
+  // Single-queue mode: written only by the pipeline's serial stages.
+  uint64_t received = 0;
+  uint64_t max_ts = 0;
+  std::array<uint64_t, kDecodeStatusCount> status{};
+  std::vector<uint64_t> ring_full;
+
+  std::atomic<bool> feed_done{false};
+  bool finished = false;
+  handoff input_edge, dispatch_edge;  // order successive calls of each serial filter
+
+  void decode_and_group(front_batch& b) const noexcept;
+  void dispatch(front_batch& b) noexcept;
+  void drain(shard_state& s, unsigned index) noexcept;
+  void run_queue(shard_state& s, unsigned index, source_ref src, const std::atomic<bool>& stop) noexcept;
+  void live_idle(shard_state& s, uint64_t& last_tick) noexcept;
+};
+
+// Parallel stage: decode, hash, then a counting sort of packet indexes by
+// shard so the dispatcher copies each shard's packets in one run.
+void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
+  const decode_options& opt = config.engine.decode;
+  for (size_t i = 0; i < b.n; ++i) {
+    b.status[i] = decode_packet(b.views[i], opt, b.decoded[i]);
+    b.decoded[i].ts_ns = b.views[i].ts_ns;
+  }
+  std::fill(b.begin.begin(), b.begin.end(), 0u);
+  for (size_t i = 0; i < b.n; ++i) {
+    if (b.status[i] != decode_status::ok) continue;
+    b.shard[i] = shard_index(shard_hash(b.decoded[i].key), n);
+    ++b.begin[b.shard[i] + 1];
+  }
+  for (unsigned s = 0; s < n; ++s) {
+    b.begin[s + 1] += b.begin[s];
+    b.cursor[s] = b.begin[s];
+  }
+  for (size_t i = 0; i < b.n; ++i)
+    if (b.status[i] == decode_status::ok) b.order[b.cursor[b.shard[i]]++] = static_cast<uint16_t>(i);
+}
+
+// Serial stage, in source order: count, then copy each shard's packets into
+// its ring. Offline waits for room; live drops what does not fit.
+void parallel_engine::impl::dispatch(front_batch& b) noexcept {
+  received += b.n;
+  for (size_t i = 0; i < b.n; ++i) {
+    ++status[static_cast<size_t>(b.status[i])];
+    if (b.status[i] == decode_status::ok) max_ts = std::max(max_ts, b.decoded[i].ts_ns);
+  }
+  for (unsigned s = 0; s < n; ++s) {
+    spsc_ring<decoded_packet>& ring = shards[s]->ring;
+    uint32_t at = b.begin[s];
+    const uint32_t end = b.begin[s + 1];
+    backoff wait;
+    while (at < end) {
+      std::span<decoded_packet> slots = ring.reserve(end - at);
+      if (slots.empty()) {
+        if (config.live) {
+          ring_full[s] += end - at;
+          break;
+        }
+        wait.wait();
+        continue;
+      }
+      for (size_t k = 0; k < slots.size(); ++k) slots[k] = b.decoded[b.order[at + k]];
+      ring.commit(slots.size());
+      at += static_cast<uint32_t>(slots.size());
+    }
+  }
+}
+
+void parallel_engine::impl::live_idle(shard_state& s, uint64_t& last_tick) noexcept {
+  const uint64_t now = wall_ns();
+  if (now - last_tick < kLiveTickNs) return;
+  last_tick = now;
+  s.shard.tick(now, s.out);
+  s.out.flush();
+}
+
+// Shard worker in single-queue mode: drain the ring in batches, in place.
+void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
+  if (config.pin_threads) pin_current_thread(index);
+  backoff idle;
+  uint64_t last_tick = wall_ns();
+  for (;;) {
+    std::span<decoded_packet> batch = s.ring.peek(kPipelineBatch);
+    if (!batch.empty()) {
+      s.shard.process(batch, s.out);
+      s.ring.release(batch.size());
+      idle.reset();
+      continue;
+    }
+    if (feed_done.load(std::memory_order_acquire)) {
+      if (s.ring.empty()) break;
+      continue;
+    }
+    if (config.live && idle.sleeping()) {
+      s.out.flush();
+      live_idle(s, last_tick);
+    }
+    idle.wait();
+  }
+  s.out.flush();
+}
+
+// Shard worker in multi-queue mode: pull, decode, meter; no handoff at all.
+void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref src,
+                                      const std::atomic<bool>& stop) noexcept {
+  if (config.pin_threads) pin_current_thread(index);
+  const decode_options& opt = config.engine.decode;
+  backoff idle;
+  uint64_t last_tick = wall_ns();
+  while (!stop.load(std::memory_order_relaxed)) {
+    const size_t got = src.next_batch(src.ctx, s.views);
+    if (got == 0) {
+      if (!config.live) break;
+      if (idle.sleeping()) live_idle(s, last_tick);
+      idle.wait();
+      continue;
+    }
+    idle.reset();
+    s.received += got;
+    size_t ok = 0;
+    for (size_t i = 0; i < got; ++i) {
+      const decode_status st = decode_packet(s.views[i], opt, s.decoded[ok]);
+      ++s.status[static_cast<size_t>(st)];
+      if (st == decode_status::ok) {
+        s.decoded[ok].ts_ns = s.views[i].ts_ns;
+        s.max_ts = std::max(s.max_ts, s.views[i].ts_ns);
+        ++ok;
+      }
+    }
+    s.shard.process({s.decoded.data(), ok}, s.out);
+  }
+  s.out.flush();
+}
+
+parallel_engine::parallel_engine(const parallel_config& config, record_sink& sink)
+    : impl_(std::make_unique<impl>(config, sink)) {}
+
+parallel_engine::~parallel_engine() = default;
+
+unsigned parallel_engine::shards() const noexcept { return impl_->n; }
+
+namespace {
+// Joins on scope exit so an exception from the front end cannot leave
+// joinable threads behind (std::terminate).
+struct thread_group {
+  std::vector<std::thread> threads;
+  std::atomic<bool>* done = nullptr;
+  ~thread_group() {
+    if (done) done->store(true, std::memory_order_release);
+    for (std::thread& t : threads)
+      if (t.joinable()) t.join();
+  }
+};
+}  // namespace
+
+void parallel_engine::run_single(source_ref src) {
+  impl& m = *impl_;
+  m.feed_done.store(false, std::memory_order_relaxed);
+  thread_group workers;
+  workers.done = &m.feed_done;
+  for (unsigned i = 0; i < m.n; ++i)
+    workers.threads.emplace_back([&m, i] { m.drain(*m.shards[i], i); });
+
+  tbb::task_arena arena(static_cast<int>(m.n));
+  arena.execute([&] {
+    size_t seq = 0;
+    tbb::parallel_pipeline(
+        kMaxBatchesInFlight,
+        tbb::make_filter<void, front_batch*>(
+            tbb::filter_mode::serial_in_order,
+            [&](tbb::flow_control& fc) -> front_batch* {
+              // Tokens leave the last (serial, in-order) stage in input
+              // order, so token seq % kMaxBatchesInFlight is free again.
+              m.input_edge.enter();
+              front_batch& b = *m.tokens[seq % kMaxBatchesInFlight];
+              b.edge.enter();
+              backoff idle;
+              for (;;) {
+                if (stop_.load(std::memory_order_relaxed)) break;
+                b.n = src.next_batch(src.ctx, b.views);
+                if (b.n != 0) {
+                  ++seq;
+                  b.edge.leave();
+                  m.input_edge.leave();
+                  return &b;
+                }
+                if (!m.config.live) break;
+                idle.wait();
+              }
+              m.input_edge.leave();
+              fc.stop();
+              return nullptr;
+            }) &
+            tbb::make_filter<front_batch*, front_batch*>(tbb::filter_mode::parallel,
+                                                         [&](front_batch* b) {
+                                                           b->edge.enter();
+                                                           m.decode_and_group(*b);
+                                                           b->edge.leave();
+                                                           return b;
+                                                         }) &
+            tbb::make_filter<front_batch*, void>(tbb::filter_mode::serial_in_order, [&](front_batch* b) {
+              m.dispatch_edge.enter();
+              b->edge.enter();
+              m.dispatch(*b);
+              b->edge.leave();
+              m.dispatch_edge.leave();
+            }));
+  });
+  // The calling thread reads the serial filters' counters after this.
+  m.input_edge.enter();
+  m.dispatch_edge.enter();
+  // thread_group's destructor sets feed_done and joins the drained workers.
+}
+
+void parallel_engine::run_queues(std::span<const source_ref> queues) {
+  impl& m = *impl_;
+  if (queues.size() != m.n) throw std::invalid_argument("run_per_queue: one queue per shard required");
+  thread_group workers;
+  for (unsigned i = 0; i < m.n; ++i)
+    workers.threads.emplace_back([&m, i, q = queues[i], this] { m.run_queue(*m.shards[i], i, q, stop_); });
+}
+
+void parallel_engine::finish() {
+  impl& m = *impl_;
+  if (m.finished) return;
+  m.finished = true;
+  uint64_t now = m.max_ts;
+  for (auto& s : m.shards) now = std::max(now, s->max_ts);
+  for (auto& s : m.shards) {
+    if (now != 0) s->shard.tick(now, s->out);
+    s->shard.finish(s->out);
+    s->out.flush();
+  }
+}
+
+engine_counters parallel_engine::counters() const {
+  const impl& m = *impl_;
+  engine_counters c;
+  c.received = m.received;
+  c.status = m.status;
+  for (const auto& s : m.shards) {
+    c.received += s->received;
+    for (size_t i = 0; i < kDecodeStatusCount; ++i) c.status[i] += s->status[i];
+    const flow_table_counters& t = s->shard.table().counters();
+    c.metered += t.packets;
+    c.table.packets += t.packets;
+    c.table.flows_created += t.flows_created;
+    c.table.records_exported += t.records_exported;
+    for (size_t r = 0; r < 6; ++r) c.table.by_reason[r] += t.by_reason[r];
+    const fragment_counters& f = s->shard.fragments().counters();
+    c.fragments.first += f.first;
+    c.fragments.resolved += f.resolved;
+    c.fragments.orphans += f.orphans;
+  }
+  return c;
+}
+
+drop_ledger parallel_engine::ledger() const {
+  const engine_counters c = counters();
+  drop_ledger l;
+  l.received = c.received;
+  l.decode = c.status;
+  l.ring_full = impl_->ring_full;
+  l.metered = c.metered;
+  l.fragments = c.fragments;
+  l.flows_created = c.table.flows_created;
+  l.flows_evicted = c.table.by_reason[static_cast<size_t>(end_reason::evicted)];
+  l.records_exported = c.table.records_exported;
+  return l;
+}
+
+size_t parallel_engine::table_memory_bytes() const noexcept {
+  size_t b = 0;
+  for (const auto& s : impl_->shards) b += s->shard.table().memory_bytes();
+  return b;
+}
+
+size_t parallel_engine::active_flows() const noexcept {
+  size_t n = 0;
+  for (const auto& s : impl_->shards) n += s->shard.table().size();
+  return n;
+}
+
+}  // namespace flower

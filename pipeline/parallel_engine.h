@@ -1,0 +1,127 @@
+#pragma once
+// parallel_engine: the multi-core metering engine. N shards, each a
+// flow_shard (fragment cache + flow table) owned by exactly one worker
+// thread; a flow lives on one shard, so no lock ever guards a flow.
+// docs/architecture.md has the thread layout and the determinism argument.
+//
+//   parallel_config cfg;                 // cfg.threads = 0: all cores
+//   parallel_engine engine(cfg, sink);   // sink: called by one thread at a time
+//   engine.run(file_source);             // single queue: decode in parallel, shard by hash
+//   engine.run_per_queue(queues);        // multi queue: queue i runs to completion on shard i
+//   engine.finish();                     // export everything (end_reason::shutdown)
+//   drop_ledger l = engine.ledger();
+//
+// A Source is anything with `size_t next_batch(std::span<packet_view>) noexcept`
+// (the shape of capture_file). Offline (config.live == false) a return of 0
+// means the end of the input, and full rings make the dispatcher wait, so no
+// packet is lost and results are identical for every thread count. Live, 0
+// means "nothing right now", a full ring drops (counted per ring) rather
+// than stalling the capture, idle shards expire flows by wall-clock time, and
+// run() returns after request_stop().
+//
+// Views a source returns must stay valid until the source has been asked for
+// `kMaxBatchesInFlight` more batches (views are decoded in parallel stages;
+// nothing reads them after decoding).
+//
+// Threads: run() and finish() must be called from one thread; counters()
+// and ledger() are exact after run() returns (not during).
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "pipeline/drop_ledger.h"
+#include "pipeline/flow_engine.h"
+#include "pipeline/packet.h"
+
+namespace flower {
+
+struct parallel_config {
+  engine_config engine;         // table.max_flows is the total; each shard gets max_flows / shards
+  unsigned threads = 0;         // shards (= worker threads); 0 = std::thread::hardware_concurrency()
+  bool live = false;            // see above: drop on full rings, wall-clock ticks, stop on request
+  uint32_t ring_slots = 8192;   // decoded packets per shard ring (single-queue mode)
+  bool pin_threads = false;     // pin shard worker i to CPU i (modulo the CPU count)
+};
+
+inline constexpr size_t kPipelineBatch = 256;     // packets per source batch / ring transfer
+inline constexpr size_t kMaxBatchesInFlight = 8;  // parallel_pipeline tokens (live batches)
+
+class parallel_engine {
+ public:
+  parallel_engine(const parallel_config& config, record_sink& sink);
+  ~parallel_engine();
+  parallel_engine(const parallel_engine&) = delete;
+  parallel_engine& operator=(const parallel_engine&) = delete;
+
+  unsigned shards() const noexcept;
+
+  // Single-queue feeding (pcap file, libpcap): a oneTBB parallel_pipeline
+  // reads batches, decodes and hashes them in parallel, and dispatches by
+  // shard_hash into per-shard SPSC rings drained by the shard workers.
+  template <typename Source>
+  void run(Source& source) {
+    run_single({&source, &pull<Source>});
+  }
+
+  // Multi-queue feeding (AF_XDP with RSS): queues.size() == shards(); the
+  // worker of shard i pulls queue i and decodes + meters it to completion.
+  template <typename Source>
+  void run_per_queue(std::span<Source> queues) {
+    std::vector<source_ref> refs;
+    refs.reserve(queues.size());
+    for (Source& q : queues) refs.push_back({&q, &pull<Source>});
+    run_queues(refs);
+  }
+
+  // Live mode: make run()/run_per_queue() return soon (any thread, signal-safe).
+  void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  // Bring every shard to the newest packet time seen by any shard (so flows
+  // idle by then end as `idle`, exactly as on one core), then export all
+  // remaining flows as `shutdown`. Call once, after the last run().
+  void finish();
+
+  engine_counters counters() const;  // summed over shards; status[ok] also counts ring drops
+  drop_ledger ledger() const;
+  size_t table_memory_bytes() const noexcept;  // all shards' flow tables
+  size_t active_flows() const noexcept;        // flows currently in the tables
+
+ private:
+  struct source_ref {
+    void* ctx;
+    size_t (*next_batch)(void*, std::span<packet_view>) noexcept;
+  };
+  template <typename Source>
+  static size_t pull(void* ctx, std::span<packet_view> out) noexcept {
+    return static_cast<Source*>(ctx)->next_batch(out);
+  }
+
+  void run_single(source_ref source);
+  void run_queues(std::span<const source_ref> queues);
+
+  struct impl;
+  std::unique_ptr<impl> impl_;
+  std::atomic<bool> stop_{false};
+};
+
+// A Source over packets already in memory (tests, benchmarks, replay).
+class span_source {
+ public:
+  explicit span_source(std::span<const packet_view> packets) noexcept : packets_(packets) {}
+  size_t next_batch(std::span<packet_view> out) noexcept {
+    size_t n = out.size() < packets_.size() - at_ ? out.size() : packets_.size() - at_;
+    for (size_t i = 0; i < n; ++i) out[i] = packets_[at_ + i];
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::span<const packet_view> packets_;
+  size_t at_ = 0;
+};
+
+}  // namespace flower

@@ -1,0 +1,55 @@
+#pragma once
+// replay_traffic: a capture file loaded into memory and looped, with the IP
+// addresses rewritten on every loop so each loop's flows are new flows.
+//
+//   replay_config cfg{.path = "trace.pcap", .packets = 10'000'000};
+//   replay_traffic t = replay_traffic::load(cfg);   // throws capture_error
+//   span_source src(t.packets());                   // pipeline/parallel_engine.h
+//
+// Loop L (L = 0 is the original) XORs L into bytes 1-2 of IPv4 and bytes
+// 2-3 of IPv6 source and destination addresses of the outermost IP header
+// (both directions of a conversation get the same change, so they still
+// meet) and fixes the IPv4 header checksum; timestamps move forward by
+// L * (capture duration + 1 s). Frames are copied with at most `snaplen`
+// bytes; wire_len is kept. Link types: Ethernet (with VLAN tags), raw IP,
+// Linux SLL/SLL2, BSD null/loop; other frames, and the inner headers of
+// tunnels, are replayed unchanged.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "pipeline/packet.h"
+
+namespace flower {
+
+struct replay_config {
+  std::string path;
+  uint64_t packets = 0;      // total to produce; 0 = exactly one pass
+  uint32_t snaplen = 256;    // bytes kept per frame (headers are what we meter)
+  unsigned queues = 1;       // per-queue streams, split by address pair
+};
+
+class replay_traffic {
+ public:
+  static replay_traffic load(const replay_config& config);
+
+  std::span<const packet_view> packets() const noexcept { return views_; }
+  std::span<const packet_view> queue(unsigned i) const noexcept { return queues_[i]; }
+  unsigned queue_count() const noexcept { return static_cast<unsigned>(queues_.size()); }
+  uint64_t loops() const noexcept { return loops_; }
+  uint64_t file_packets() const noexcept { return file_packets_; }
+  uint64_t frame_bytes() const noexcept { return frame_bytes_; }  // sum of wire lengths
+
+ private:
+  std::unique_ptr<uint8_t[]> frames_;
+  std::vector<packet_view> views_;
+  std::vector<std::vector<packet_view>> queues_;
+  uint64_t loops_ = 0;
+  uint64_t file_packets_ = 0;
+  uint64_t frame_bytes_ = 0;
+};
+
+}  // namespace flower

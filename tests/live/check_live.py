@@ -1,0 +1,85 @@
+#!/usr/bin/python3
+"""Asserts flower-sensor's --json records and --stats-json counters after
+flower-send's "basic" plan (tools/flower_send.cc) was captured live.
+
+usage: check_live.py RECORDS STATS --front-end xdp|pcap [--xdp-mode native|generic]
+"""
+import argparse
+import json
+import sys
+
+# The plan, as the initiator -> responder records the sensor must export.
+# bytes are IP octets; frames carry 14 more (Ethernet, no padding on veth).
+EXPECTED = {
+    # (proto, src, sport, dst, dport): (packets, bytes, rev_packets, rev_bytes)
+    (17, "10.77.0.2", 40001, "10.77.0.1", 53): (5, 5 * 60, 3, 3 * 128),
+    (17, "10.77.0.2", 40002, "10.77.0.1", 53): (7, 7 * 38, 0, 0),
+    (6, "10.77.0.2", 40003, "10.77.0.1", 80): (6, 2 * 40 + 4 * 240, 3, 40 + 2 * 1040),
+    (17, "fd00:77::2", 40004, "fd00:77::1", 53): (4, 4 * 96, 2, 2 * 112),
+}
+PLAN_FRAMES = 30
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("records")
+    ap.add_argument("stats")
+    ap.add_argument("--front-end", required=True, choices=["xdp", "pcap"])
+    ap.add_argument("--xdp-mode", choices=["native", "generic"])
+    args = ap.parse_args()
+
+    with open(args.records) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    got = {}
+    for r in records:
+        key = (r["proto"], r["src_addr"], r["src_port"], r["dst_addr"], r["dst_port"])
+        check(key not in got, f"duplicate record for {key}")
+        got[key] = (r["packets"], r["bytes"], r["rev_packets"], r["rev_bytes"])
+        check(r["frame_bytes"] == r["bytes"] + 14 * r["packets"], f"{key}: frame_bytes {r['frame_bytes']}")
+        check(r["end_reason"] == "shutdown", f"{key}: end_reason {r['end_reason']}")
+    for key, want in EXPECTED.items():
+        check(got.get(key) == want, f"record {key}: got {got.get(key)}, want {want}")
+    for key in got.keys() - EXPECTED.keys():
+        failures.append(f"unexpected record {key}: {got[key]}")
+
+    with open(args.stats) as f:
+        stats = json.load(f)
+    check(stats["received"] == PLAN_FRAMES, f"received {stats['received']} != {PLAN_FRAMES}")
+    check(stats["metered"] == PLAN_FRAMES, f"metered {stats['metered']} != {PLAN_FRAMES}")
+    check(stats["conserved"] is True, "packet ledger not conserved")
+    live = stats["live"]
+    check(live["front_end"] == args.front_end, f"front end {live['front_end']} != {args.front_end}")
+    if args.front_end == "xdp":
+        if args.xdp_mode:
+            check(live["xdp_mode"] == args.xdp_mode, f"xdp mode {live['xdp_mode']} != {args.xdp_mode}")
+        prog = live["program"]
+        check(prog["seen"] == PLAN_FRAMES, f"program seen {prog['seen']}")
+        check(prog["redirected"] == PLAN_FRAMES, f"program redirected {prog['redirected']}")
+        check(prog["passed"] == 0 and prog["dropped"] == 0, f"program passed/dropped {prog}")
+        check(len(live["queues"]) == 1, f"queues {live['queues']}")
+        q = live["queues"][0]
+        check(q["rx_packets"] == PLAN_FRAMES, f"queue rx_packets {q['rx_packets']}")
+        check(q["rx_dropped"] == 0 and q["rx_ring_full"] == 0, f"queue drops {q}")
+        check(q["zero_copy"] is False, "veth cannot do zero-copy")
+    else:
+        p = live["pcap"]
+        check(p["ps_recv"] >= PLAN_FRAMES, f"pcap ps_recv {p['ps_recv']}")
+        check(p["ps_drop"] == 0, f"pcap ps_drop {p['ps_drop']}")
+
+    if failures:
+        for f in failures:
+            print("FAIL:", f)
+        return 1
+    print(f"ok: {len(records)} records, {PLAN_FRAMES} frames, front end {args.front_end}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+// parallel_engine: records match synthetic ground truth exactly at any
+// thread count, in both feeding modes; the dispatcher keeps every packet
+// (and every fragment) of a flow on one shard; the drop ledger reconciles.
+
+#include "pipeline/parallel_engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <mutex>
+#include <vector>
+
+#include "pipeline/traffic/synthetic_source.h"
+
+namespace flower {
+namespace {
+
+struct collecting_sink final : record_sink {
+  std::mutex mutex;  // the engine promises one caller at a time; the lock only makes TSan's proof trivial
+  std::vector<flow_record> records;
+  void consume(std::span<const flow_record> r) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    records.insert(records.end(), r.begin(), r.end());
+  }
+};
+
+bool key_less(const flow_key& x, const flow_key& y) { return std::memcmp(&x, &y, sizeof x) < 0; }
+
+struct key_order {
+  bool operator()(const flow_key& x, const flow_key& y) const { return key_less(x, y); }
+};
+
+// Everything a record says, as a comparable tuple (records are sorted by it).
+auto fields(const flow_record& r) {
+  return std::tuple(std::string(reinterpret_cast<const char*>(&r.key), sizeof r.key), r.fwd.packets, r.fwd.bytes,
+                    r.fwd.frame_bytes, r.fwd.tcp_flags, r.rev.packets, r.rev.bytes, r.rev.frame_bytes,
+                    r.rev.tcp_flags, r.first_ns, r.last_ns, static_cast<int>(r.reason));
+}
+
+std::vector<flow_record> sorted(std::vector<flow_record> v) {
+  std::sort(v.begin(), v.end(), [](const flow_record& a, const flow_record& b) { return fields(a) < fields(b); });
+  return v;
+}
+
+std::string describe(const flow_record& r) {
+  return "{" + address_string(r.key.addr_a, r.key.ip_version) + ":" + std::to_string(r.key.port_a) + " -> " +
+         address_string(r.key.addr_b, r.key.ip_version) + ":" + std::to_string(r.key.port_b) + " proto " +
+         std::to_string(r.key.proto) + " fwd " + std::to_string(r.fwd.packets) + "/" + std::to_string(r.fwd.bytes) +
+         " rev " + std::to_string(r.rev.packets) + "/" + std::to_string(r.rev.bytes) + " first " +
+         std::to_string(r.first_ns) + " last " + std::to_string(r.last_ns) + " " + std::string(name_of(r.reason)) + "}";
+}
+
+// Equal as sets (both sorted); on a difference, say which record differs.
+::testing::AssertionResult same_records(const std::vector<flow_record>& a, const std::vector<flow_record>& b) {
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    if (fields(a[i]) != fields(b[i]))
+      return ::testing::AssertionFailure() << "record " << i << " differs: " << describe(a[i]) << " vs "
+                                           << describe(b[i]);
+  if (a.size() != b.size()) return ::testing::AssertionFailure() << a.size() << " vs " << b.size() << " records";
+  return ::testing::AssertionSuccess();
+}
+
+parallel_config config_for(unsigned threads) {
+  parallel_config c;
+  c.threads = threads;
+  c.engine.table.max_flows = 1u << 16;
+  return c;
+}
+
+struct run_result {
+  std::vector<flow_record> records;
+  drop_ledger ledger;
+};
+
+run_result run_single(const synthetic_traffic& t, unsigned threads, parallel_config c) {
+  c.threads = threads;
+  collecting_sink sink;
+  parallel_engine engine(c, sink);
+  span_source src(t.packets());
+  engine.run(src);
+  engine.finish();
+  return {sorted(std::move(sink.records)), engine.ledger()};
+}
+
+run_result run_queues(const synthetic_traffic& t, unsigned threads) {
+  collecting_sink sink;
+  parallel_engine engine(config_for(threads), sink);
+  std::vector<span_source> queues;
+  for (unsigned q = 0; q < t.queue_count(); ++q) queues.emplace_back(t.queue(q));
+  engine.run_per_queue(std::span<span_source>(queues));
+  engine.finish();
+  return {sorted(std::move(sink.records)), engine.ledger()};
+}
+
+// Every truth flow has exactly one record with its packets and bytes per
+// direction, and nothing else was exported.
+void expect_matches_truth(const std::vector<flow_record>& records, const synthetic_traffic& t) {
+  std::map<flow_key, const flow_record*, key_order> by_key;
+  for (const flow_record& r : records) EXPECT_TRUE(by_key.emplace(r.key, &r).second) << "two records for one flow";
+  ASSERT_EQ(records.size(), t.truth().size());
+  size_t mismatched = 0;
+  for (const flow_truth& f : t.truth()) {
+    auto it = by_key.find(f.key);
+    if (it == by_key.end()) {
+      ++mismatched;
+      continue;
+    }
+    const flow_record& r = *it->second;
+    if (r.fwd.packets != f.fwd_packets || r.fwd.bytes != f.fwd_bytes || r.rev.packets != f.rev_packets ||
+        r.rev.bytes != f.rev_bytes)
+      ++mismatched;
+  }
+  EXPECT_EQ(mismatched, 0u) << "of " << t.truth().size() << " flows";
+}
+
+synthetic_config mixed_traffic() {
+  synthetic_config c;
+  c.flows = 3000;
+  c.packets = 60'000;
+  c.sizes = size_mix::imix;
+  c.v6_share = 0.3;
+  c.udp_share = 0.3;
+  c.zipf_s = 0.9;
+  c.churn_per_sec = 200'000;  // 1 new flow every 50 packets of packet time
+  c.queues = 2;
+  return c;
+}
+
+TEST(SyntheticTraffic, GroundTruthAddsUp) {
+  synthetic_traffic t = synthetic_traffic::generate(mixed_traffic());
+  uint64_t packets = 0, bytes = 0;
+  for (const flow_truth& f : t.truth()) {
+    packets += f.fwd_packets + f.rev_packets;
+    bytes += f.fwd_bytes + f.rev_bytes;
+    EXPECT_GE(f.fwd_packets, f.rev_packets);  // the client speaks first
+  }
+  EXPECT_EQ(packets, 60'000u);
+  EXPECT_EQ(bytes, t.totals().ip_bytes);
+  EXPECT_GT(t.truth().size(), 3000u);  // churn added flows beyond the concurrent slots
+  EXPECT_EQ(t.queue(0).size() + t.queue(1).size(), 60'000u);
+}
+
+class ParallelEngineThreads : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(ParallelEngineThreads, SingleQueueRecordsMatchGroundTruth) {
+  synthetic_traffic t = synthetic_traffic::generate(mixed_traffic());
+  run_result r = run_single(t, GetParam(), config_for(GetParam()));
+  expect_matches_truth(r.records, t);
+  EXPECT_EQ(r.ledger.received, 60'000u);
+  EXPECT_EQ(r.ledger.metered, 60'000u);
+  EXPECT_EQ(r.ledger.ring_dropped(), 0u);  // offline feeds wait, never drop
+  EXPECT_TRUE(r.ledger.reconciles());
+  EXPECT_EQ(r.ledger.ring_full.size(), GetParam());
+}
+
+TEST_P(ParallelEngineThreads, PerQueueRecordsMatchGroundTruth) {
+  synthetic_config c = mixed_traffic();
+  c.queues = GetParam();
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  run_result r = run_queues(t, GetParam());
+  expect_matches_truth(r.records, t);
+  EXPECT_EQ(r.ledger.metered, 60'000u);
+  EXPECT_TRUE(r.ledger.reconciles());
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, ParallelEngineThreads, ::testing::Values(1u, 2u, 4u));
+
+TEST(ParallelEngine, RecordsAreIdenticalAcrossThreadCountsIncludingIdleSplits) {
+  // Slow packet time (1000 pps over 60 s) with a 2 s idle timeout: Zipf-tail
+  // flows go idle and come back, so records split by idle expiry. The set of
+  // records (every field) must not depend on the number of shards.
+  synthetic_config c = mixed_traffic();
+  c.packets = 60'000;
+  c.packets_per_sec = 1000;
+  c.churn_per_sec = 5;
+  parallel_config pc = config_for(1);
+  pc.engine.table.idle_timeout_ns = 2 * kNsPerSec;
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  run_result one = run_single(t, 1, pc);
+  run_result two = run_single(t, 2, pc);
+  run_result four = run_single(t, 4, pc);
+  EXPECT_GT(one.records.size(), t.truth().size());  // idle splits happened
+  EXPECT_EQ(two.records.size(), one.records.size());
+  EXPECT_EQ(four.records.size(), one.records.size());
+  // flow_table sweeps a slice per batch, and a full sweep only after a second
+  // of packet time, so at end of input a flow already idle may still be in a
+  // table and leave as `shutdown` instead of `idle` depending on sweep
+  // progress, which differs per shard. Until flow_table offers a full sweep
+  // at a given time, count those two reasons as one for such flows; every
+  // other field must match exactly.
+  const uint64_t end_ns = t.packets().back().ts_ns;
+  auto normalise = [&](std::vector<flow_record> v) {
+    for (flow_record& r : v)
+      if (r.reason == end_reason::shutdown && r.last_ns + pc.engine.table.idle_timeout_ns <= end_ns)
+        r.reason = end_reason::idle;
+    return sorted(std::move(v));
+  };
+  EXPECT_TRUE(same_records(normalise(one.records), normalise(two.records)));
+  EXPECT_TRUE(same_records(normalise(one.records), normalise(four.records)));
+}
+
+// --- dispatcher --------------------------------------------------------------
+
+// IPv4/UDP datagram split into two fragments: the first carries the ports,
+// the second only payload. Address pairs vary per datagram.
+struct fragment_pair {
+  std::array<uint8_t, 64> first{};
+  std::array<uint8_t, 64> later{};
+};
+
+void ipv4_fragment(uint8_t* f, uint32_t src, uint32_t dst, uint16_t id, bool first) {
+  f[12] = 0x08;
+  uint8_t* ip = f + 14;
+  ip[0] = 0x45;
+  const uint16_t total = first ? 20 + 8 + 24 : 20 + 16;
+  ip[2] = static_cast<uint8_t>(total >> 8);
+  ip[3] = static_cast<uint8_t>(total);
+  ip[4] = static_cast<uint8_t>(id >> 8);
+  ip[5] = static_cast<uint8_t>(id);
+  const uint16_t frag = first ? 0x2000 : 4;  // MF, offset 0 / offset 4 * 8 = 32 bytes
+  ip[6] = static_cast<uint8_t>(frag >> 8);
+  ip[7] = static_cast<uint8_t>(frag);
+  ip[8] = 64;
+  ip[9] = 17;
+  for (int i = 0; i < 4; ++i) {
+    ip[12 + i] = static_cast<uint8_t>(src >> (24 - 8 * i));
+    ip[16 + i] = static_cast<uint8_t>(dst >> (24 - 8 * i));
+  }
+  if (first) {
+    ip[20] = 0x30; ip[21] = 0x39;  // 12345
+    ip[22] = 0x79; ip[23] = 0x19;  // 31001
+    ip[24] = 0; ip[25] = 32;
+  }
+}
+
+TEST(ParallelEngineDispatcher, FragmentsOfADatagramReachTheShardThatSawTheFirst) {
+  constexpr size_t kDatagrams = 2000;
+  std::vector<fragment_pair> frames(kDatagrams);
+  std::vector<packet_view> views;
+  for (size_t i = 0; i < kDatagrams; ++i) {
+    const uint32_t src = 0x0a000000u + static_cast<uint32_t>(i);
+    const uint32_t dst = 0xc0a80000u + static_cast<uint32_t>(i * 7);
+    ipv4_fragment(frames[i].first.data(), src, dst, static_cast<uint16_t>(i), true);
+    ipv4_fragment(frames[i].later.data(), src, dst, static_cast<uint16_t>(i), false);
+  }
+  uint64_t ts = 1'700'000'000ull * kNsPerSec;
+  for (size_t i = 0; i < kDatagrams; ++i) views.push_back({frames[i].first.data(), 64, 66, ts += 1000, link_type::ethernet});
+  for (size_t i = 0; i < kDatagrams; ++i) views.push_back({frames[i].later.data(), 50, 50, ts += 1000, link_type::ethernet});
+
+  collecting_sink sink;
+  parallel_engine engine(config_for(4), sink);
+  span_source src(views);
+  engine.run(src);
+  engine.finish();
+  const drop_ledger l = engine.ledger();
+  EXPECT_EQ(l.fragments.first, kDatagrams);
+  EXPECT_EQ(l.fragments.resolved, kDatagrams);
+  EXPECT_EQ(l.fragments.orphans, 0u);
+  // One record per datagram, both fragments in it.
+  ASSERT_EQ(sink.records.size(), kDatagrams);
+  for (const flow_record& r : sink.records) EXPECT_EQ(r.fwd.packets + r.rev.packets, 2u);
+}
+
+TEST(ParallelEngineDispatcher, DecodeFailuresAreCountedByReasonAndReconcile) {
+  synthetic_config c = mixed_traffic();
+  c.packets = 5000;
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  std::vector<packet_view> views(t.packets().begin(), t.packets().end());
+  static const uint8_t arp[60] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06};
+  static const uint8_t runt[8] = {1, 2, 3};
+  for (int i = 0; i < 30; ++i) views.push_back({arp, 60, 60, views.back().ts_ns + 1, link_type::ethernet});
+  for (int i = 0; i < 20; ++i) views.push_back({runt, 8, 8, views.back().ts_ns + 1, link_type::ethernet});
+
+  collecting_sink sink;
+  parallel_engine engine(config_for(2), sink);
+  span_source src(views);
+  engine.run(src);
+  engine.finish();
+  const drop_ledger l = engine.ledger();
+  EXPECT_EQ(l.received, 5050u);
+  EXPECT_EQ(l.decode[static_cast<size_t>(decode_status::non_ip)], 30u);
+  EXPECT_EQ(l.decode[static_cast<size_t>(decode_status::truncated_link)], 20u);
+  EXPECT_EQ(l.decode_failed(), 50u);
+  EXPECT_EQ(l.metered, 5000u);
+  EXPECT_TRUE(l.reconciles());
+  const std::string json = to_json(l);
+  EXPECT_NE(json.find("\"non_ip\":30"), std::string::npos) << json;
+  EXPECT_NE(to_text(l).find("reconciles           yes"), std::string::npos);
+}
+
+TEST(ParallelEngineDispatcher, LiveFeedDropsOnFullRingsAndCountsPerRing) {
+  // A 2-slot ring cannot take a 256-packet batch while its worker is busy:
+  // a live feed drops instead of waiting, and the ledger still reconciles.
+  synthetic_config c = mixed_traffic();
+  c.packets = 50'000;
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  parallel_config pc = config_for(2);
+  pc.live = true;
+  pc.ring_slots = 2;
+  collecting_sink sink;
+  parallel_engine engine(pc, sink);
+  struct once_then_stop {
+    span_source inner;
+    parallel_engine* engine;
+    size_t next_batch(std::span<packet_view> out) noexcept {
+      size_t n = inner.next_batch(out);
+      if (n == 0) engine->request_stop();  // live sources end by stop, not by 0
+      return n;
+    }
+  } src{span_source(t.packets()), &engine};
+  engine.run(src);
+  engine.finish();
+  const drop_ledger l = engine.ledger();
+  EXPECT_EQ(l.received, 50'000u);
+  EXPECT_GT(l.ring_dropped(), 0u);
+  EXPECT_TRUE(l.reconciles()) << to_text(l);
+  uint64_t in_records = 0;
+  for (const flow_record& r : sink.records) in_records += r.fwd.packets + r.rev.packets;
+  EXPECT_EQ(in_records, l.metered);
+}
+
+}  // namespace
+}  // namespace flower

@@ -1,0 +1,281 @@
+// flower-bench: drives synthetic or replayed traffic through the real
+// multi-core engine (pipeline/parallel_engine.h, the sensor's engine) and
+// reports throughput, drops and memory. Frames are generated before the
+// clock starts: generation cost is never measured.
+//
+//   flower-bench --flows 1000000 --packets 4000000 --threads 2 --json
+//   flower-bench --sweep --sweep-out sweep.tsv     # then bench/sweep-plot sweep.tsv out.png
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipeline/parallel_engine.h"
+#include "pipeline/traffic/replay_source.h"
+#include "pipeline/traffic/synthetic_source.h"
+
+namespace {
+
+using namespace flower;
+using clock_type = std::chrono::steady_clock;
+
+struct bench_options {
+  uint64_t flows = 10'000;
+  uint64_t packets = 0;  // 0 = max(4M, 3 x flows)
+  unsigned threads = 0;
+  std::string size = "64";
+  double v6_share = 0.0;
+  double udp_share = 0.2;
+  double zipf = 0.0;
+  double churn = 0.0;
+  double packet_rate = 10e6;
+  double idle_timeout_s = 30.0;
+  uint32_t max_flows = 0;  // 0 = sized from flows and churn
+  std::string replay;
+  std::string feed = "queue";
+  bool no_pin = false;
+  bool json = false;
+  bool sweep = false;
+  std::string sweep_out = "flower-sweep.tsv";
+};
+
+// Counts records; formatting them is the exporter's cost, not the engine's.
+struct counting_sink final : record_sink {
+  uint64_t records = 0;
+  uint64_t packets = 0;
+  void consume(std::span<const flow_record> r) override {
+    records += r.size();
+    for (const flow_record& x : r) packets += x.fwd.packets + x.rev.packets;
+  }
+};
+
+uint64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;
+}
+
+double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct traffic {
+  std::vector<packet_view> all;
+  std::vector<std::vector<packet_view>> queues;
+  uint64_t frame_bytes = 0;
+  uint64_t flows = 0;  // truth (synthetic) or 0 (replay)
+  std::unique_ptr<synthetic_traffic> synthetic;
+  std::unique_ptr<replay_traffic> replay;
+};
+
+traffic make_traffic(const bench_options& o, unsigned threads) {
+  traffic t;
+  if (!o.replay.empty()) {
+    replay_config rc;
+    rc.path = o.replay;
+    rc.packets = o.packets;
+    rc.queues = threads;
+    t.replay = std::make_unique<replay_traffic>(replay_traffic::load(rc));
+    t.frame_bytes = t.replay->frame_bytes();
+    t.all.assign(t.replay->packets().begin(), t.replay->packets().end());
+    for (unsigned q = 0; q < threads; ++q) t.queues.emplace_back(t.replay->queue(q).begin(), t.replay->queue(q).end());
+    return t;
+  }
+  synthetic_config c;
+  c.flows = o.flows;
+  c.packets = o.packets;
+  if (o.size == "imix") {
+    c.sizes = size_mix::imix;
+  } else {
+    c.frame_bytes = static_cast<uint32_t>(std::stoul(o.size));
+    if (c.frame_bytes < 60 || c.frame_bytes > 9000) throw std::invalid_argument("--size must be 60..9000 or imix");
+  }
+  c.v6_share = o.v6_share;
+  c.udp_share = o.udp_share;
+  c.zipf_s = o.zipf;
+  c.churn_per_sec = o.churn;
+  c.packets_per_sec = o.packet_rate;
+  c.queues = threads;
+  t.synthetic = std::make_unique<synthetic_traffic>(synthetic_traffic::generate(c));
+  t.frame_bytes = t.synthetic->totals().frame_bytes;
+  t.flows = t.synthetic->totals().flows;
+  t.all.assign(t.synthetic->packets().begin(), t.synthetic->packets().end());
+  for (unsigned q = 0; q < threads; ++q)
+    t.queues.emplace_back(t.synthetic->queue(q).begin(), t.synthetic->queue(q).end());
+  return t;
+}
+
+int run_once(bench_options o) {
+  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (o.packets == 0) o.packets = o.replay.empty() ? std::max<uint64_t>(4'000'000, 3 * o.flows) : 0;
+  if (o.feed != "queue" && o.feed != "dispatch") throw std::invalid_argument("--feed must be queue or dispatch");
+
+  const auto gen_start = clock_type::now();
+  traffic t = make_traffic(o, threads);
+  const double gen_s = seconds(clock_type::now() - gen_start);
+  const uint64_t packets = t.all.size();
+
+  parallel_config pc;
+  pc.threads = threads;
+  pc.pin_threads = !o.no_pin;
+  pc.engine.table.idle_timeout_ns = static_cast<uint64_t>(o.idle_timeout_s * 1e9);
+  uint64_t max_flows = o.max_flows;
+  if (max_flows == 0) {
+    // Concurrent flows plus the churned ones that have not idled out yet.
+    const double span_s = static_cast<double>(packets) / o.packet_rate;
+    const double held = static_cast<double>(o.flows) + o.churn * std::min(span_s, o.idle_timeout_s);
+    max_flows = std::max<uint64_t>(1024, static_cast<uint64_t>(held * 1.1) + 64ull * threads);
+    if (!o.replay.empty()) max_flows = 1u << 21;
+  }
+  pc.engine.table.max_flows = static_cast<uint32_t>(std::min<uint64_t>(max_flows, 0xffffffffu));
+
+  counting_sink sink;
+  parallel_engine engine(pc, sink);
+
+  const auto run_start = clock_type::now();
+  std::vector<span_source> queues;
+  if (o.feed == "queue") {
+    for (auto& q : t.queues) queues.emplace_back(q);
+    engine.run_per_queue(std::span<span_source>(queues));
+  } else {
+    span_source src(t.all);
+    engine.run(src);
+  }
+  const auto run_end = clock_type::now();
+  const size_t active = engine.active_flows();
+  engine.finish();
+  const auto finish_end = clock_type::now();
+
+  const double run_s = seconds(run_end - run_start);
+  const double total_s = seconds(finish_end - run_start);
+  const double mpps = static_cast<double>(packets) / run_s / 1e6;
+  // Ethernet on the wire adds preamble + SFD (8), FCS (4) and the gap (12).
+  const double gbps = (static_cast<double>(t.frame_bytes) + 24.0 * static_cast<double>(packets)) * 8 / run_s / 1e9;
+  const double ns_per_packet = run_s * 1e9 / static_cast<double>(packets);
+  const drop_ledger ledger = engine.ledger();
+  const double table_bytes = static_cast<double>(engine.table_memory_bytes());
+  const double bytes_per_flow = table_bytes / static_cast<double>(std::max<uint64_t>(1, pc.engine.table.max_flows));
+  const uint64_t rss = peak_rss_bytes();
+
+  if (o.json) {
+    std::printf(
+        "{\"mpps\":%.3f,\"mpps_per_core\":%.3f,\"threads\":%u,\"feed\":\"%s\",\"flows\":%llu,\"active_flows\":%zu,"
+        "\"packets\":%llu,\"size\":\"%s\",\"v6_share\":%g,\"zipf\":%g,\"churn_per_sec\":%g,"
+        "\"gbps_equivalent\":%.3f,\"ns_per_packet\":%.3f,\"ns_per_packet_per_core\":%.3f,\"run_seconds\":%.6f,"
+        "\"finish_seconds\":%.6f,\"records\":%llu,\"records_per_sec\":%.0f,\"table_bytes\":%.0f,"
+        "\"table_bytes_per_flow\":%.1f,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"ledger\":%s}\n",
+        mpps, mpps / threads, threads, o.feed.c_str(), static_cast<unsigned long long>(t.flows), active,
+        static_cast<unsigned long long>(packets), o.size.c_str(), o.v6_share, o.zipf, o.churn, gbps, ns_per_packet,
+        ns_per_packet * threads, run_s, total_s - run_s, static_cast<unsigned long long>(sink.records),
+        static_cast<double>(sink.records) / total_s, table_bytes, bytes_per_flow, static_cast<unsigned long long>(rss),
+        gen_s, to_json(ledger).c_str());
+  } else {
+    std::printf("flower-bench: %llu packets, %llu flows, %u threads (%s feed), size %s, v6 %.0f%%, zipf %g, churn %g/s\n",
+                static_cast<unsigned long long>(packets), static_cast<unsigned long long>(t.flows), threads,
+                o.feed.c_str(), o.size.c_str(), o.v6_share * 100, o.zipf, o.churn);
+    std::printf("  frames generated in %.2f s before timing (not measured)\n", gen_s);
+    std::printf("  throughput   %.2f Mpps (%.2f Mpps per core), %.2f Gbit/s equivalent\n", mpps, mpps / threads, gbps);
+    std::printf("  cost         %.2f ns per packet (%.2f core-ns per packet), run %.3f s\n", ns_per_packet,
+                ns_per_packet * threads, run_s);
+    std::printf("  records      %llu exported, %.2f M records/s (finish %.3f s)\n",
+                static_cast<unsigned long long>(sink.records), static_cast<double>(sink.records) / total_s / 1e6,
+                total_s - run_s);
+    std::printf("  flows        %zu active at end of run; tables %.1f MB = %.1f B per flow slot\n", active,
+                table_bytes / 1e6, bytes_per_flow);
+    std::printf("  drops        %llu (ledger %s)\n",
+                static_cast<unsigned long long>(ledger.decode_failed() + ledger.ring_dropped()),
+                ledger.reconciles() ? "reconciles" : "DOES NOT reconcile");
+    std::printf("  peak RSS     %.1f MB (includes the pre-generated frames)\n", static_cast<double>(rss) / 1e6);
+  }
+  return ledger.reconciles() ? 0 : 1;
+}
+
+// Each sweep point runs in a fresh process so peak RSS is its own.
+int run_sweep(const bench_options& o, const char* self) {
+  std::FILE* out = std::fopen(o.sweep_out.c_str(), "w");
+  if (!out) throw std::runtime_error("cannot write " + o.sweep_out);
+  std::fprintf(out, "kind\tflows\tchurn_per_sec\tthreads\tpackets\tmpps\tmpps_per_core\tns_per_packet\trecords_per_sec\t"
+                    "table_bytes_per_flow\tpeak_rss_bytes\n");
+  struct point {
+    const char* kind;
+    uint64_t flows;
+    double churn;
+  };
+  std::vector<point> points;
+  for (uint64_t f : {1'000ull, 10'000ull, 100'000ull, 1'000'000ull, 10'000'000ull}) points.push_back({"flows", f, 0});
+  for (double c : {1e3, 1e4, 1e5, 1e6, 1e7}) points.push_back({"churn", 100'000, c});
+  const std::string threads = o.threads ? std::to_string(o.threads) : "0";
+  for (const point& p : points) {
+    std::string cmd = std::string(self) + " --json --flows " + std::to_string(p.flows) + " --churn " +
+                      std::to_string(p.churn) + " --threads " + threads + " --size " + o.size +
+                      " --v6-share " + std::to_string(o.v6_share) + " --zipf " + std::to_string(o.zipf) +
+                      " --feed " + o.feed + (o.no_pin ? " --no-pin" : "");
+    if (o.packets) cmd += " --packets " + std::to_string(o.packets);
+    std::FILE* child = popen(cmd.c_str(), "r");
+    if (!child) throw std::runtime_error("cannot run " + cmd);
+    std::string line;
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, child)) line += buf;
+    pclose(child);
+    auto num = [&](const char* key) {
+      const std::string k = std::string("\"") + key + "\":";
+      const size_t at = line.find(k);
+      return at == std::string::npos ? 0.0 : std::strtod(line.c_str() + at + k.size(), nullptr);
+    };
+    std::fprintf(out, "%s\t%llu\t%.0f\t%.0f\t%.0f\t%.3f\t%.3f\t%.3f\t%.0f\t%.1f\t%.0f\n", p.kind,
+                 static_cast<unsigned long long>(p.flows), p.churn, num("threads"), num("packets"), num("mpps"),
+                 num("mpps_per_core"), num("ns_per_packet"), num("records_per_sec"), num("table_bytes_per_flow"),
+                 num("peak_rss_bytes"));
+    std::fflush(out);
+    std::fprintf(stderr, "sweep %s flows=%llu churn=%.0f: %.2f Mpps per core\n", p.kind,
+                 static_cast<unsigned long long>(p.flows), p.churn, num("mpps_per_core"));
+  }
+  std::fclose(out);
+  std::fprintf(stderr, "wrote %s\n", o.sweep_out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench_options o;
+  CLI::App app{"flower-bench: synthetic or replayed traffic through the multi-core flow engine"};
+  app.add_option("--flows", o.flows, "concurrently active flows")->check(CLI::PositiveNumber);
+  app.add_option("--packets", o.packets, "packets to generate (0 = max(4M, 3 x flows); replay: loop to this many)");
+  app.add_option("--threads", o.threads, "worker threads = shards (0 = all cores)");
+  app.add_option("--size", o.size, "frame bytes without FCS, or imix (64/576/1500 at 7:4:1)");
+  app.add_option("--v6-share", o.v6_share, "fraction of IPv6 flows")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--udp-share", o.udp_share, "fraction of UDP flows (rest TCP)")->check(CLI::Range(0.0, 1.0));
+  app.add_option("--zipf", o.zipf, "flow popularity skew (0 = uniform)")->check(CLI::NonNegativeNumber);
+  app.add_option("--churn", o.churn, "new flows per second of packet time")->check(CLI::NonNegativeNumber);
+  app.add_option("--packet-rate", o.packet_rate, "packet-time rate of the synthetic timestamps (pps)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--idle-timeout", o.idle_timeout_s, "idle timeout, seconds of packet time");
+  app.add_option("--max-flows", o.max_flows, "flow table capacity, all shards (0 = sized from flows and churn)");
+  app.add_option("--replay", o.replay, "loop this pcap/pcapng instead of synthetic traffic");
+  app.add_option("--feed", o.feed, "queue: one queue per core, run to completion (AF_XDP/RSS); "
+                                   "dispatch: one source sharded by hash (pcap)");
+  app.add_flag("--no-pin", o.no_pin, "do not pin worker threads to CPUs");
+  app.add_flag("--json", o.json, "print one JSON object");
+  app.add_flag("--sweep", o.sweep, "Mpps per core vs flows (1k..10M) and vs churn; writes --sweep-out");
+  app.add_option("--sweep-out", o.sweep_out, "TSV written by --sweep (plot with bench/sweep-plot)");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (!o.sweep) return run_once(o);
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) throw std::runtime_error("cannot find my own executable");
+    self[n] = 0;
+    return run_sweep(o, self);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flower-bench: %s\n", e.what());
+    return 1;
+  }
+}
