@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* flower_xdp: steer received frames into the AF_XDP socket bound to their RX
  * queue (XSKMAP keyed by rx_queue_index), after optional pre-filters set from
- * user space as read-only data: IP version, IP protocol, 1-in-N sampling.
+ * user space as read-only data: IP version, a set of IP protocols (256-bit
+ * map), 1-in-N sampling.
  * Anything not redirected goes to the kernel stack (XDP_PASS) unless
  * drop_unmatched is set. Every decision is counted per CPU.
  */
@@ -16,7 +17,7 @@
 
 #define MAX_VLAN_TAGS 2
 
-const volatile struct flower_xdp_config cfg = {0, 0, 0, 0, 0};
+const volatile struct flower_xdp_config cfg = {};
 
 struct {
   __uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -42,7 +43,7 @@ static __always_inline int prefilter_matches(void *data, void *data_end)
 {
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > data_end)
-    return cfg.ip_versions == 0 && cfg.ip_protocol == 0;
+    return cfg.ip_versions == 0 && !cfg.match_protocols;
   __u16 proto = eth->h_proto;
   void *cursor = eth + 1;
 #pragma unroll
@@ -71,9 +72,11 @@ static __always_inline int prefilter_matches(void *data, void *data_end)
       return 0;
     ip_proto = ip6->nexthdr; /* first next-header only: extension headers not walked */
   } else {
-    return cfg.ip_versions == 0 && cfg.ip_protocol == 0;
+    return cfg.ip_versions == 0 && !cfg.match_protocols; /* not IP */
   }
-  return cfg.ip_protocol == 0 || ip_proto == cfg.ip_protocol;
+  if (!cfg.match_protocols)
+    return 1;
+  return (cfg.protocols[ip_proto >> 3] >> (ip_proto & 7)) & 1;
 }
 
 SEC("xdp")
@@ -86,7 +89,7 @@ int flower_xdp(struct xdp_md *ctx)
   c->seen++;
 
   int unmatched = cfg.drop_unmatched ? XDP_DROP : XDP_PASS;
-  if (cfg.ip_versions || cfg.ip_protocol) {
+  if (cfg.ip_versions || cfg.match_protocols) {
     if (!prefilter_matches((void *)(long)ctx->data, (void *)(long)ctx->data_end)) {
       c->prefiltered++;
       goto unmatched_out;

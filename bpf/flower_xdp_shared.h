@@ -36,13 +36,21 @@ typedef uint64_t flower_u64;
 #define FLOWER_XDP_IPV6 0x2
 
 struct flower_xdp_config {
-  flower_u8 ip_versions;    /* FLOWER_XDP_IPV4 | FLOWER_XDP_IPV6, 0 = all frames */
-  flower_u8 ip_protocol;    /* 0 = any, else e.g. 6 (TCP), 17 (UDP) */
-  flower_u8 drop_unmatched; /* 1: XDP_DROP what is filtered/sampled out, 0: XDP_PASS */
+  flower_u8 ip_versions;     /* FLOWER_XDP_IPV4 | FLOWER_XDP_IPV6, 0 = all frames */
+  flower_u8 match_protocols; /* 1: only IP protocols whose bit is set in protocols[] pass */
+  flower_u8 drop_unmatched;  /* 1: XDP_DROP what is filtered/sampled out, 0: XDP_PASS */
   flower_u8 reserved;
-  flower_u32 sample_rate;   /* keep 1 in N (bpf_get_prandom_u32); 0 or 1 = all */
+  flower_u32 sample_rate;    /* keep 1 in N (bpf_get_prandom_u32); 0 or 1 = all */
+  flower_u8 protocols[32];   /* bitmap of IP protocol numbers: bit (p & 7) of byte p >> 3 */
 };
-FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_config) == 8, "config layout is shared");
+FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_config) == 40, "config layout is shared");
+
+/* Add IP protocol `proto` (0..255) to the set the pre-filter lets through. */
+static inline void flower_xdp_config_add_protocol(struct flower_xdp_config *cfg, flower_u8 proto)
+{
+  cfg->match_protocols = 1;
+  cfg->protocols[proto >> 3] |= (flower_u8)(1u << (proto & 7));
+}
 
 /* One value per CPU in the PERCPU_ARRAY "counters" (single key 0). */
 struct flower_xdp_counters {

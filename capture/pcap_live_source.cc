@@ -87,7 +87,10 @@ pcap_live_source pcap_live_source::open(const pcap_live_config& config) {
   }
   if (pcap_setnonblock(h, 1, err) != 0) throw capture_error(std::string("pcap_setnonblock: ") + err);
   p->fd = pcap_get_selectable_fd(h);
-  p->link = static_cast<link_type>(pcap_datalink(h));  // Linux DLT values equal LINKTYPE for ours
+  // libpcap reports DLT values; they equal the LINKTYPE values the decoder
+  // speaks except raw IP, whose DLT (12, or 14 on some BSDs) is LINKTYPE 101.
+  const int dlt = pcap_datalink(h);
+  p->link = (dlt == DLT_RAW || dlt == 14) ? link_type::raw : static_cast<link_type>(dlt);
   p->snaplen = config.snaplen;
   p->arena.resize(std::max<size_t>(kArenaBytes, 2 * size_t{config.snaplen}));
   return pcap_live_source(std::move(p));

@@ -314,6 +314,8 @@ struct tunnel_entry {
   uint16_t type = 0;
   ip_want want = ip_want::any;
   uint32_t off = 0;
+  uint32_t end = 0;      // captured end of the tunnel payload
+  uint64_t rep_end = 0;  // its end on the wire
 };
 
 inline tunnel_kind udp_tunnel_of(uint16_t port) noexcept {
@@ -427,12 +429,24 @@ bool udp_payload(const uint8_t* d, const ip_layer& L, tunnel_entry& t) noexcept 
   const uint16_t hi = std::max(L.sport, L.dport);
   tunnel_kind kind = udp_tunnel_of(lo);
   if (kind == tunnel_kind::none) kind = udp_tunnel_of(hi);
+  if (kind == tunnel_kind::none) return false;
+  // The UDP length bounds the payload. tshark hands no payload on when it is
+  // below 8 (e.g. 0 for BIG TCP) or beyond the IP payload, except in a
+  // fragment, whose IP payload is only part of the datagram.
+  if (L.frag == fragment_kind::none) {
+    const uint32_t ulen = load_be16(d + L.l4_off + 4);
+    if (ulen < kUdpHeader || L.l4_off + ulen > L.l4_rep_end) return false;
+    t.end = std::min(t.end, L.l4_off + ulen);
+    t.rep_end = L.l4_off + ulen;
+  }
   const uint32_t u = L.l4_off + kUdpHeader;
-  const uint32_t end = L.l4_end;
+  const uint32_t end = t.end;
   switch (kind) {
     case tunnel_kind::vxlan:
       if (end - u < kVxlanHeader) return false;
-      t = {tunnel_kind::vxlan, l2_state::ethernet, 0, ip_want::any, u + kVxlanHeader};
+      t.kind = tunnel_kind::vxlan;
+      t.state = l2_state::ethernet;
+      t.off = u + kVxlanHeader;
       return true;
     case tunnel_kind::geneve: {
       if (end - u < kGeneveHeader) return false;
@@ -458,12 +472,15 @@ bool udp_payload(const uint8_t* d, const ip_layer& L, tunnel_entry& t) noexcept 
 
 // The payload of L if it is a tunnel we decapsulate.
 bool tunnel_payload(const uint8_t* d, const ip_layer& L, tunnel_entry& t) noexcept {
+  t.end = L.l4_end;
+  t.rep_end = L.l4_rep_end;
   switch (L.proto) {
     case kIpIpip:
-      t = {tunnel_kind::ip_in_ip, l2_state::ip, 0, ip_want::any, L.l4_off};
-      return true;
     case kIpIpv6:
-      t = {tunnel_kind::ip_in_ip, l2_state::ip, 0, ip_want::v6, L.l4_off};
+      t.kind = tunnel_kind::ip_in_ip;
+      t.state = l2_state::ip;
+      t.want = L.proto == kIpIpv6 ? ip_want::v6 : ip_want::any;
+      t.off = L.l4_off;
       return true;
     case kIpGre:
       return gre_payload(d, L.l4_off, L.l4_end, t);
@@ -488,10 +505,86 @@ inline void set_addresses(const uint8_t* d, const ip_layer& L, flow_key& k) noex
   }
 }
 
+inline bool is_udp_tunnel_port(uint16_t port) noexcept {
+  return port == kPortVxlan || port == kPortGtpU || port == kPortGeneve || port == kPortTeredo;
+}
+
+// The common cases in one straight line: Ethernet with at most one 802.1Q
+// tag, then IPv4 without options or fragmentation or IPv6 without extension
+// headers, then a TCP header captured up to its flags or a whole UDP header on
+// a non-tunnel port. Anything else returns false and takes the general path,
+// which gives the same answer for these frames (the DecodeFastPath test).
+inline bool decode_plain(const packet_view& packet, decoded_packet& out) noexcept {
+  const uint8_t* d = packet.data;
+  const uint32_t cap = packet.caplen;
+  if (packet.link != link_type::ethernet || cap < kEthHeader + kIpv4MinHeader + 8 || d == nullptr) return false;
+  uint32_t ip = kEthHeader;
+  uint16_t type = load_be16(d + 12);
+  uint16_t vlan = 0;
+  if (type == kEthVlan) {
+    vlan = static_cast<uint16_t>(load_be16(d + 14) & 0x0fff);
+    type = load_be16(d + 16);
+    ip += kVlanTag;
+  }
+  uint32_t l4;
+  uint32_t decl_end;
+  uint32_t ip_bytes;
+  uint8_t proto;
+  if (type == kEthIpv4) {
+    l4 = ip + kIpv4MinHeader;
+    if (cap < l4 + 8 || d[ip] != 0x45) return false;
+    ip_bytes = load_be16(d + ip + 2);
+    if (ip_bytes < kIpv4MinHeader || (load_be16(d + ip + 6) & 0x3fff) != 0) return false;
+    decl_end = ip + ip_bytes;
+    proto = d[ip + 9];
+  } else if (type == kEthIpv6) {
+    l4 = ip + kIpv6Header;
+    if (cap < l4 + 8 || (d[ip] >> 4) != 6) return false;
+    const uint32_t plen = load_be16(d + ip + 4);
+    if (plen == 0) return false;
+    ip_bytes = plen + kIpv6Header;
+    decl_end = ip + ip_bytes;
+    proto = d[ip + 6];
+  } else {
+    return false;
+  }
+  const uint32_t avail = std::min(cap, decl_end) - l4;  // transport bytes captured and declared (decl_end > l4)
+  const uint16_t sport = load_be16(d + l4);
+  const uint16_t dport = load_be16(d + l4 + 2);
+  if (proto == kIpTcp) {
+    if (avail < 14) return false;
+  } else if (proto == kIpUdp) {
+    if (avail < kUdpHeader || is_udp_tunnel_port(sport) || is_udp_tunnel_port(dport)) return false;
+  } else {
+    return false;
+  }
+  out = decoded_packet{};
+  out.ts_ns = packet.ts_ns;
+  out.frame_bytes = packet.wire_len;
+  out.ip_bytes = ip_bytes;
+  flow_key& k = out.key;
+  if (type == kEthIpv4) {
+    k.set_v4(k.addr_a, d + ip + 12);
+    k.set_v4(k.addr_b, d + ip + 16);
+    k.ip_version = 4;
+  } else {
+    std::memcpy(k.addr_a.data(), d + ip + 8, 16);
+    std::memcpy(k.addr_b.data(), d + ip + 24, 16);
+    k.ip_version = 6;
+  }
+  k.port_a = sport;
+  k.port_b = dport;
+  k.proto = proto;
+  k.vlan = vlan;
+  if (proto == kIpTcp) out.tcp_flags = d[l4 + 13];
+  return true;
+}
+
 }  // namespace
 
 decode_status decode_packet(const packet_view& packet, const decode_options& options,
                             decoded_packet& out) noexcept {
+  if (decode_plain(packet, out)) return decode_status::ok;
   out = decoded_packet{};
   out.ts_ns = packet.ts_ns;
   out.frame_bytes = packet.wire_len;
@@ -510,14 +603,14 @@ decode_status decode_packet(const packet_view& packet, const decode_options& opt
       break;
     case link_type::linux_sll:
       if (end < kSllHeader) return decode_status::truncated_link;
-      if (load_be16(d + 2) == 824) return decode_status::non_ip;  // ARPHRD_NETLINK
+      if (load_be16(d + 2) == kArphrdNetlink) return decode_status::non_ip;
       type = load_be16(d + 14);
       off = kSllHeader;
       state = l2_state::ethertype;
       break;
     case link_type::linux_sll2:
       if (end < kSll2Header) return decode_status::truncated_link;
-      if (load_be16(d + 8) == 824) return decode_status::non_ip;
+      if (load_be16(d + 8) == kArphrdNetlink) return decode_status::non_ip;
       type = load_be16(d);
       off = kSll2Header;
       state = l2_state::ethertype;
@@ -612,10 +705,10 @@ decode_status decode_packet(const packet_view& packet, const decode_options& opt
     for (int depth = 0; depth < kMaxTunnelDepth && L.l4_present; ++depth) {
       tunnel_entry t;
       if (!tunnel_payload(d, L, t)) break;
-      const walk_result iw = walk_to_ip(d, t.off, L.l4_end, t.state, t.type, t.want, nullptr);
+      const walk_result iw = walk_to_ip(d, t.off, t.end, t.state, t.type, t.want, nullptr);
       if (iw.status != decode_status::ok) break;
       ip_layer inner;
-      if (parse_ip(d, iw.off, L.l4_end, L.l4_rep_end, iw.want, inner) != decode_status::ok) break;
+      if (parse_ip(d, iw.off, t.end, t.rep_end, iw.want, inner) != decode_status::ok) break;
       if (L.frag == fragment_kind::first && !out.has_outer_first_fragment) {
         out.has_outer_first_fragment = true;
         set_addresses(d, L, out.outer_first_fragment.key);

@@ -36,7 +36,8 @@ engine_counters& engine_counters::operator+=(const engine_counters& o) noexcept 
   return *this;
 }
 
-flow_shard::flow_shard(const engine_config& config) : table_(config.table, config.ports) {}
+flow_shard::flow_shard(const engine_config& config)
+    : fragments_(config.fragment_slots), table_(config.table, config.ports) {}
 
 void flow_shard::process(std::span<decoded_packet> batch, record_buffer& out) noexcept {
   uint64_t newest = now_ns_;

@@ -39,6 +39,7 @@ struct engine_config {
   flow_table_config table;
   decode_options decode;
   service_ports ports = service_ports::defaults();
+  uint32_t fragment_slots = 1u << 14;  // datagrams whose first fragment is remembered
 };
 
 // One shard: fragment resolution + flow table, fed with decoded packets.

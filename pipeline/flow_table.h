@@ -8,7 +8,7 @@
 //
 // Memory is allocated once from `max_flows` (at most 128 bytes per flow,
 // index included) and never per packet. Lookups run in stages over the whole
-// batch (hash + prefetch index, prefetch entry, compare and update) so memory
+// batch (hash + prefetch index, warm entry, compare and update) so memory
 // latency overlaps across packets.
 //
 // Expiry is driven by packet time, so offline results are deterministic:

@@ -16,8 +16,9 @@
 namespace flower {
 
 // Link types we decode. Values are the LINKTYPE_ numbers written in pcap and
-// pcapng files (https://www.tcpdump.org/linktypes.html), which is also what
-// libpcap reports for live captures after its DLT mapping.
+// pcapng files (https://www.tcpdump.org/linktypes.html). Live libpcap handles
+// report DLT_ values, which are the same for these except raw IP (DLT_RAW is
+// 12 or 14): the live source maps it.
 enum class link_type : uint16_t {
   null = 0,          // BSD loopback, host-order 4-byte address family
   ethernet = 1,      // EN10MB

@@ -87,6 +87,21 @@ class handoff {
   std::atomic<uint64_t> n_{0};
 };
 
+// The filter objects (and the lambdas' captures in them) are built on the
+// calling thread and read on TBB workers; that handoff is a task spawn in
+// libtbb, which TSan cannot see, so under TSan we restate it on a fixed
+// address. No code in other builds.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+char tsan_filters_built;
+inline void filters_built() noexcept { __tsan_release(&tsan_filters_built); }
+inline void filter_entered() noexcept { __tsan_acquire(&tsan_filters_built); }
+#else
+inline void filters_built() noexcept {}
+inline void filter_entered() noexcept {}
+#endif
+
 // Top 32 bits of the hash scaled onto [0, n) without a division.
 inline uint32_t shard_index(uint64_t hash, uint32_t n) noexcept {
   return static_cast<uint32_t>(((hash >> 32) * n) >> 32);
@@ -227,6 +242,8 @@ void parallel_engine::impl::dispatch(front_batch& b) noexcept {
   }
 }
 
+// Live only: at most once a second, expire by wall-clock time and hand the
+// buffered records on, so quiet shards and slow record rates still export.
 void parallel_engine::impl::live_idle(shard_state& s, uint64_t& last_tick) noexcept {
   const uint64_t now = wall_ns();
   if (now - last_tick < kLiveTickNs) return;
@@ -239,6 +256,7 @@ void parallel_engine::impl::live_idle(shard_state& s, uint64_t& last_tick) noexc
 void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
   if (config.pin_threads) pin_current_thread(index);
   backoff idle;
+  uint64_t batches = 0;
   uint64_t last_tick = wall_ns();
   for (;;) {
     std::span<decoded_packet> batch = s.ring.peek(kPipelineBatch);
@@ -246,6 +264,8 @@ void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
       s.shard.process(batch, s.out);
       s.ring.release(batch.size());
       idle.reset();
+      // Live: a busy shard still hands its records on about once a second.
+      if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
       continue;
     }
     if (feed_done.load(std::memory_order_acquire)) {
@@ -267,6 +287,7 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
   if (config.pin_threads) pin_current_thread(index);
   const decode_options& opt = config.engine.decode;
   backoff idle;
+  uint64_t batches = 0;
   uint64_t last_tick = wall_ns();
   while (!stop.load(std::memory_order_relaxed)) {
     const size_t got = src.next_batch(src.ctx, s.views);
@@ -289,6 +310,7 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
       }
     }
     s.shard.process({s.decoded.data(), ok}, s.out);
+    if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
   s.out.flush();
 }
@@ -322,51 +344,55 @@ void parallel_engine::run_single(source_ref src) {
   for (unsigned i = 0; i < m.n; ++i)
     workers.threads.emplace_back([&m, i] { m.drain(*m.shards[i], i); });
 
-  tbb::task_arena arena(static_cast<int>(m.n));
-  arena.execute([&] {
-    size_t seq = 0;
-    tbb::parallel_pipeline(
-        kMaxBatchesInFlight,
-        tbb::make_filter<void, front_batch*>(
-            tbb::filter_mode::serial_in_order,
-            [&](tbb::flow_control& fc) -> front_batch* {
-              // Tokens leave the last (serial, in-order) stage in input
-              // order, so token seq % kMaxBatchesInFlight is free again.
-              m.input_edge.enter();
-              front_batch& b = *m.tokens[seq % kMaxBatchesInFlight];
-              b.edge.enter();
-              backoff idle;
-              for (;;) {
-                if (stop_.load(std::memory_order_relaxed)) break;
-                b.n = src.next_batch(src.ctx, b.views);
-                if (b.n != 0) {
-                  ++seq;
-                  b.edge.leave();
-                  m.input_edge.leave();
-                  return &b;
-                }
-                if (!m.config.live) break;
-                idle.wait();
-              }
-              m.input_edge.leave();
-              fc.stop();
-              return nullptr;
-            }) &
-            tbb::make_filter<front_batch*, front_batch*>(tbb::filter_mode::parallel,
-                                                         [&](front_batch* b) {
-                                                           b->edge.enter();
-                                                           m.decode_and_group(*b);
-                                                           b->edge.leave();
-                                                           return b;
-                                                         }) &
-            tbb::make_filter<front_batch*, void>(tbb::filter_mode::serial_in_order, [&](front_batch* b) {
-              m.dispatch_edge.enter();
-              b->edge.enter();
-              m.dispatch(*b);
-              b->edge.leave();
-              m.dispatch_edge.leave();
-            }));
-  });
+  // Filter 1 (serial, in order): the next source batch into the next token.
+  // Tokens leave the last filter in input order too, so when batch `seq` is
+  // read, the token of batch seq - kMaxBatchesInFlight is free again.
+  size_t seq = 0;
+  auto read_batch = [&](tbb::flow_control& fc) -> front_batch* {
+    filter_entered();
+    m.input_edge.enter();
+    front_batch& b = *m.tokens[seq % kMaxBatchesInFlight];
+    b.edge.enter();
+    backoff idle;
+    while (!stop_.load(std::memory_order_relaxed)) {
+      b.n = src.next_batch(src.ctx, b.views);
+      if (b.n != 0) {
+        ++seq;
+        b.edge.leave();
+        m.input_edge.leave();
+        return &b;
+      }
+      if (!m.config.live) break;  // offline: 0 is the end of the input
+      idle.wait();
+    }
+    m.input_edge.leave();
+    fc.stop();
+    return nullptr;
+  };
+  // Filter 2 (parallel): decode, hash, group by shard.
+  auto decode_batch = [&](front_batch* b) -> front_batch* {
+    filter_entered();
+    b->edge.enter();
+    m.decode_and_group(*b);
+    b->edge.leave();
+    return b;
+  };
+  // Filter 3 (serial, in order): count, copy into the shard rings.
+  auto dispatch_batch = [&](front_batch* b) {
+    filter_entered();
+    m.dispatch_edge.enter();
+    b->edge.enter();
+    m.dispatch(*b);
+    b->edge.leave();
+    m.dispatch_edge.leave();
+  };
+  const tbb::filter<void, void> chain =
+      tbb::make_filter<void, front_batch*>(tbb::filter_mode::serial_in_order, read_batch) &
+      tbb::make_filter<front_batch*, front_batch*>(tbb::filter_mode::parallel, decode_batch) &
+      tbb::make_filter<front_batch*, void>(tbb::filter_mode::serial_in_order, dispatch_batch);
+  tbb::task_arena arena(static_cast<int>(m.config.decode_threads ? m.config.decode_threads : m.n));
+  filters_built();
+  arena.execute([&] { tbb::parallel_pipeline(kMaxBatchesInFlight, chain); });
   // The calling thread reads the serial filters' counters after this.
   m.input_edge.enter();
   m.dispatch_edge.enter();

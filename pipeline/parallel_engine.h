@@ -45,6 +45,7 @@ struct parallel_config {
   bool live = false;            // see above: drop on full rings, wall-clock ticks, stop on request
   uint32_t ring_slots = 8192;   // decoded packets per shard ring (single-queue mode)
   bool pin_threads = false;     // pin shard worker i to CPU i (modulo the CPU count)
+  unsigned decode_threads = 0;  // single-queue mode: TBB arena size for read/decode/dispatch; 0 = auto
 };
 
 inline constexpr size_t kPipelineBatch = 256;     // packets per source batch / ring transfer
@@ -77,7 +78,8 @@ class parallel_engine {
     run_queues(refs);
   }
 
-  // Live mode: make run()/run_per_queue() return soon (any thread, signal-safe).
+  // Make run()/run_per_queue() return soon (any thread, signal-safe). Sticky:
+  // a later run() returns at once, so a stop that races startup is not lost.
   void request_stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
 
   // Bring every shard to the newest packet time seen by any shard (so flows
@@ -85,7 +87,9 @@ class parallel_engine {
   // remaining flows as `shutdown`. Call once, after the last run().
   void finish();
 
-  engine_counters counters() const;  // summed over shards; status[ok] also counts ring drops
+  // Summed over shards. Unlike flow_engine, status[ok] == metered + ring
+  // drops (decoded, then lost to a full ring); ledger() spells that out.
+  engine_counters counters() const;
   drop_ledger ledger() const;
   size_t table_memory_bytes() const noexcept;  // all shards' flow tables
   size_t active_flows() const noexcept;        // flows currently in the tables

@@ -215,7 +215,9 @@ std::vector<link_case> link_cases() {
       {"sll_ipv4", ip4(packet_builder{}.sll(0x0800)), decode_status::ok, k4},
       {"sll_ipv6", ip6(packet_builder{}.sll(0x86dd)), decode_status::ok, k6},
       {"sll_arp", packet_builder{}.sll(0x0806).payload(28).build(), decode_status::non_ip, nullptr},
+      {"sll_netlink", packet_builder{}.sll(0x0000, 824).payload(20).build(), decode_status::non_ip, nullptr},
       {"sll2_ipv4", ip4(packet_builder{}.sll2(0x0800)), decode_status::ok, k4},
+      {"sll2_netlink", ip4(packet_builder{}.sll2(0x0800, 824)), decode_status::non_ip, nullptr},
       {"sll2_vlan", ip4(packet_builder{}.sll2(0x8100).vlan(0, 0x0800)), decode_status::ok, k4},
       {"raw_ipv4", ip4(packet_builder{}.raw()), decode_status::ok, k4},
       {"raw_ipv6", ip6(packet_builder{}.raw()), decode_status::ok, k6},
@@ -716,6 +718,25 @@ TEST(DecodeTunnels, VxlanOnEitherPort) {
   EXPECT_EQ(ok_key(inner_tcp(src).build()), kInner);
 }
 
+TEST(DecodeTunnels, UdpLengthMustFitForTheTunnelToBeDecoded) {
+  const char* outer = "17 1.1.1.1:50000 > 2.2.2.2:4789 vlan 0";
+  auto vxlan = [](int udp_length) {
+    packet_builder b;
+    b.eth(0x0800).ipv4("1.1.1.1", "2.2.2.2", 17).udp(50000, 4789, udp_length).vxlan(5).eth(0x0800);
+    return inner_tcp(b).build();
+  };
+  const int whole = 8 + 8 + 14 + 20 + 20;
+  EXPECT_EQ(ok_key(vxlan(-1)), kInner);
+  EXPECT_EQ(ok_key(vxlan(whole)), kInner);
+  EXPECT_EQ(ok_key(vxlan(0)), outer);          // BIG TCP style: tshark stops at UDP
+  EXPECT_EQ(ok_key(vxlan(7)), outer);
+  EXPECT_EQ(ok_key(vxlan(whole + 1)), outer);  // beyond the IP payload
+  // A UDP length that ends inside the inner IP header cuts it: the outer flow.
+  EXPECT_EQ(ok_key(vxlan(8 + 8 + 14 + 19)), outer);
+  decoded_packet d;
+  EXPECT_EQ(ok_key(vxlan(8 + 8 + 14 + 20 + 3), &d), "6 192.168.0.1:0 > 192.168.0.2:0 vlan 0");
+}
+
 TEST(DecodeTunnels, GtpUGpduWithOptionalFieldsAndExtensionHeaders) {
   decoded_packet d;
   packet_builder plain;
@@ -846,7 +867,7 @@ TEST(DecodeTruncation, EveryCaplenGivesASaneStatusAndNeverReadsPastIt) {
         EXPECT_GE(d.ip_bytes, d.key.ip_version == 4 ? 20u : 40u);
       } else {
         EXPECT_NE(category_of(s), status_category::none) << cap;
-        EXPECT_EQ(d.key.ip_version, 0) << cap;
+        EXPECT_EQ(d.key, flow_key{}) << cap;  // no partial key on failure
       }
     }
   }
@@ -864,6 +885,59 @@ TEST(DecodeTruncation, ShorterCaptureNeverInventsAnInnerFlow) {
     EXPECT_TRUE(k == kInner || k == "6 192.168.0.1:0 > 192.168.0.2:0 vlan 0" ||
                 k == "17 1.1.1.1:50000 > 2.2.2.2:4789 vlan 0" || k == "17 1.1.1.1:0 > 2.2.2.2:0 vlan 0")
         << cap << " " << k;
+  }
+}
+
+TEST(DecodeFastPath, PlainFramesAgreeWithTheGeneralPath) {
+  // decode_packet has a straight-line path for Ethernet (+ one 802.1Q tag) /
+  // IPv4 or IPv6 / TCP or UDP. The same IP bytes under link type raw always
+  // take the general path: every field but the frame length and the vlan
+  // must agree, at every caplen.
+  ipv4_options short_total;
+  short_total.total_length = 30;  // the TCP header is cut by the declared length
+  struct plain_case {
+    frame f;
+    uint32_t link_bytes;
+    uint16_t vlan;
+  };
+  std::vector<plain_case> cases = {
+      {tcp4_frame(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(5353, 53).payload(30).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(40000, 4789).vxlan(1).eth(0x0800)
+           .ipv4("10.1.0.1", "10.1.0.2", 6).tcp(5, 6).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6, short_total).tcp(7, 8).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 1).icmp(0, 0).build(), 14, 0},
+      {packet_builder{}.eth(0x8100).vlan(33, 0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(1, 2).build(), 18, 33},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(1, 443).payload(9).build(), 14, 0},
+      {packet_builder{}.eth(0x8100).vlan(7, 0x86dd).ipv6("2001:db8::1", "2001:db8::2", 17).udp(1, 53).build(), 18, 7},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 17, 4).udp(1, 53).build(), 14, 0},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 0).ipv6_ext(6).tcp(1, 2).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(1, 2).build(), 14, 0},
+  };
+  for (const plain_case& c : cases) {
+    const frame& f = c.f;
+    for (uint32_t cap = c.link_bytes; cap <= f.size(); ++cap) {
+      decoded_packet eth, raw;
+      packet_view v = f.view(cap);
+      packet_view r = v;
+      r.data += c.link_bytes;
+      r.caplen -= c.link_bytes;
+      r.wire_len -= c.link_bytes;
+      r.link = link_type::raw;
+      const decode_status se = decode_packet(v, {}, eth);
+      const decode_status sr = decode_packet(r, {}, raw);
+      ASSERT_EQ(se, sr) << cap;
+      if (se != decode_status::ok) continue;
+      EXPECT_EQ(eth.key.vlan, c.vlan);
+      raw.key.vlan = c.vlan;
+      EXPECT_EQ(eth.key, raw.key) << cap << " " << key_of(eth) << " vs " << key_of(raw);
+      EXPECT_EQ(eth.ip_bytes, raw.ip_bytes) << cap;
+      EXPECT_EQ(eth.tcp_flags, raw.tcp_flags) << cap;
+      EXPECT_EQ(eth.tunnel, raw.tunnel) << cap;
+      EXPECT_EQ(eth.frag, raw.frag) << cap;
+      EXPECT_EQ(eth.icmp_type_code, raw.icmp_type_code) << cap;
+      EXPECT_EQ(eth.frame_bytes, raw.frame_bytes + c.link_bytes) << cap;
+    }
   }
 }
 

@@ -81,7 +81,7 @@ class packet_builder {
   packet_builder& pppoe_session(uint16_t ppp_protocol, uint16_t session = 1) {
     bytes({0x11, 0x00});
     be16(session);
-    fix(fixup::pppoe, 0);
+    fix(fixup::pppoe_length, 0);
     be16(0);
     return be16(ppp_protocol);
   }
@@ -185,11 +185,12 @@ class packet_builder {
     u8(0x50); u8(flags); be16(65535); be16(0); be16(0);
     return *this;
   }
-  packet_builder& udp(uint16_t sport, uint16_t dport) {
+  // `length` -1: computed by build(); otherwise written as given.
+  packet_builder& udp(uint16_t sport, uint16_t dport, int length = -1) {
     size_t start = buf_.size();
     be16(sport); be16(dport);
-    fix(fixup::udp, 0, start);
-    be16(0);
+    if (length < 0) fix(fixup::udp_length, 0, start);
+    be16(static_cast<uint16_t>(length < 0 ? 0 : length));
     return be16(0);
   }
   packet_builder& sctp(uint16_t sport, uint16_t dport) {
@@ -270,8 +271,8 @@ class packet_builder {
       switch (x.kind) {
         case fixup::ipv4_total: n = f.bytes.size() - x.base; break;
         case fixup::ipv6_payload: n = f.bytes.size() - x.base - 40; break;
-        case fixup::udp: n = f.bytes.size() - x.base; break;
-        case fixup::pppoe: n = f.bytes.size() - (x.pos + 2); break;
+        case fixup::udp_length: n = f.bytes.size() - x.base; break;
+        case fixup::pppoe_length: n = f.bytes.size() - (x.pos + 2); break;
         case fixup::nflog_tlv: n = f.bytes.size() - x.pos; break;
       }
       if (x.kind == fixup::nflog_tlv) {
@@ -287,7 +288,7 @@ class packet_builder {
 
  private:
   struct fixup {
-    enum kind_t { ipv4_total, ipv6_payload, udp, pppoe, nflog_tlv } kind;
+    enum kind_t { ipv4_total, ipv6_payload, udp_length, pppoe_length, nflog_tlv } kind;
     size_t pos;   // where the 16-bit field is
     size_t base;  // where the counted region starts
   };

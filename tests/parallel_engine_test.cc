@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "pipeline/traffic/replay_source.h"
 #include "pipeline/traffic/synthetic_source.h"
 
 namespace flower {
@@ -321,6 +322,42 @@ TEST(ParallelEngineDispatcher, LiveFeedDropsOnFullRingsAndCountsPerRing) {
   uint64_t in_records = 0;
   for (const flow_record& r : sink.records) in_records += r.fwd.packets + r.rev.packets;
   EXPECT_EQ(in_records, l.metered);
+}
+
+}  // namespace
+}  // namespace flower
+
+// --- replay --------------------------------------------------------------------
+
+namespace flower {
+namespace {
+
+TEST(ReplayTraffic, EveryLoopIsANewSetOfFlows) {
+  const std::string path = std::string(FLOWER_SOURCE_DIR) + "/../shared/pcaps/zeek-wikipedia.pcap";
+  replay_config one_pass{path, 0, 256, 1};
+  replay_traffic once = replay_traffic::load(one_pass);
+  ASSERT_GT(once.file_packets(), 0u);
+  EXPECT_EQ(once.loops(), 1u);
+
+  replay_config three{path, 3 * once.file_packets(), 256, 2};
+  replay_traffic looped = replay_traffic::load(three);
+  EXPECT_EQ(looped.loops(), 3u);
+  ASSERT_EQ(looped.packets().size(), 3 * once.file_packets());
+  EXPECT_EQ(looped.queue(0).size() + looped.queue(1).size(), looped.packets().size());
+  for (size_t i = 1; i < looped.packets().size(); ++i)
+    if (looped.packets()[i].ts_ns + 1'000'000'000ull < looped.packets()[i - 1].ts_ns) FAIL() << "time went back at " << i;
+
+  auto records_of = [](std::span<const packet_view> packets) {
+    collecting_sink sink;
+    parallel_engine engine(config_for(2), sink);
+    span_source src(packets);
+    engine.run(src);
+    engine.finish();
+    return sink.records.size();
+  };
+  const size_t per_pass = records_of(once.packets());
+  ASSERT_GT(per_pass, 0u);
+  EXPECT_EQ(records_of(looped.packets()), 3 * per_pass);
 }
 
 }  // namespace

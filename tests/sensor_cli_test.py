@@ -23,6 +23,11 @@ SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared"))
 SAMPLE = os.path.join(HERE, "data", "sample.pcap")
 
 
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def run(*args, stdin=None):
     return subprocess.run([SENSOR, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=stdin, timeout=300)
@@ -77,7 +82,7 @@ class BadInput(unittest.TestCase):
         self.assert_one_line_error(proc, "cut.pcap")
         records = [json.loads(l) for l in proc.stdout.decode().splitlines()]
         self.assertGreater(len(records), 0)
-        st = json.load(open(stats))
+        st = load_json(stats)
         self.assertTrue(st["input_truncated"])
         self.assertTrue(st["conserved"])
         self.assertEqual(sum(r["packets"] + r["rev_packets"] for r in records), st["metered"])
@@ -114,7 +119,7 @@ class Ledger(unittest.TestCase):
                 stats = os.path.join(d, "s.json")
                 proc = run("-r", os.path.join(SHARED, "pcaps", name), "--json", "-q", "--stats-json", stats)
                 self.assertEqual(proc.returncode, 0, name + ": " + proc.stderr.decode())
-                st = json.load(open(stats))
+                st = load_json(stats)
                 self.assertTrue(st["conserved"], name)
                 self.assertEqual(st["received"], int(row["packets"]), name)
                 records = [json.loads(l) for l in proc.stdout.decode().splitlines()]
@@ -131,7 +136,7 @@ class GroundTruth(unittest.TestCase):
             pcap, truth_path = os.path.join(d, "g.pcap"), os.path.join(d, "g.json")
             subprocess.run(["/usr/bin/python3", gen, "-o", pcap, "--truth", truth_path, *gen_args],
                            check=True, stdout=subprocess.DEVNULL)
-            truth = json.load(open(truth_path))
+            truth = load_json(truth_path)
             proc = run("-r", pcap, "--json", "-q")
             self.assertEqual(proc.returncode, 0, proc.stderr.decode())
             records = [json.loads(l) for l in proc.stdout.decode().splitlines()]

@@ -43,6 +43,7 @@ struct bench_options {
   std::string replay;
   std::string feed = "queue";
   bool no_pin = false;
+  unsigned decode_threads = 0;
   bool json = false;
   bool sweep = false;
   std::string sweep_out = "flower-sweep.tsv";
@@ -125,13 +126,16 @@ int run_once(bench_options o) {
   parallel_config pc;
   pc.threads = threads;
   pc.pin_threads = !o.no_pin;
+  pc.decode_threads = o.decode_threads;
   pc.engine.table.idle_timeout_ns = static_cast<uint64_t>(o.idle_timeout_s * 1e9);
   uint64_t max_flows = o.max_flows;
   if (max_flows == 0) {
     // Concurrent flows plus the churned ones that have not idled out yet.
     const double span_s = static_cast<double>(packets) / o.packet_rate;
     const double held = static_cast<double>(o.flows) + o.churn * std::min(span_s, o.idle_timeout_s);
-    max_flows = std::max<uint64_t>(1024, static_cast<uint64_t>(held * 1.1) + 64ull * threads);
+    // 2 % + 1024 per shard covers the hash's imbalance between shards, so
+    // the bench measures memory per active flow, not headroom.
+    max_flows = static_cast<uint64_t>(held * 1.02) + 1024ull * threads;
     if (!o.replay.empty()) max_flows = 1u << 21;
   }
   pc.engine.table.max_flows = static_cast<uint32_t>(std::min<uint64_t>(max_flows, 0xffffffffu));
@@ -162,6 +166,7 @@ int run_once(bench_options o) {
   const drop_ledger ledger = engine.ledger();
   const double table_bytes = static_cast<double>(engine.table_memory_bytes());
   const double bytes_per_flow = table_bytes / static_cast<double>(std::max<uint64_t>(1, pc.engine.table.max_flows));
+  const double bytes_per_active = table_bytes / static_cast<double>(std::max<size_t>(1, active));
   const uint64_t rss = peak_rss_bytes();
 
   if (o.json) {
@@ -170,11 +175,12 @@ int run_once(bench_options o) {
         "\"packets\":%llu,\"size\":\"%s\",\"v6_share\":%g,\"zipf\":%g,\"churn_per_sec\":%g,"
         "\"gbps_equivalent\":%.3f,\"ns_per_packet\":%.3f,\"ns_per_packet_per_core\":%.3f,\"run_seconds\":%.6f,"
         "\"finish_seconds\":%.6f,\"records\":%llu,\"records_per_sec\":%.0f,\"table_bytes\":%.0f,"
-        "\"table_bytes_per_flow\":%.1f,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"ledger\":%s}\n",
+        "\"table_bytes_per_flow\":%.1f,\"table_bytes_per_active_flow\":%.1f,\"flows_evicted\":%llu,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"ledger\":%s}\n",
         mpps, mpps / threads, threads, o.feed.c_str(), static_cast<unsigned long long>(t.flows), active,
         static_cast<unsigned long long>(packets), o.size.c_str(), o.v6_share, o.zipf, o.churn, gbps, ns_per_packet,
         ns_per_packet * threads, run_s, total_s - run_s, static_cast<unsigned long long>(sink.records),
-        static_cast<double>(sink.records) / total_s, table_bytes, bytes_per_flow, static_cast<unsigned long long>(rss),
+        static_cast<double>(sink.records) / total_s, table_bytes, bytes_per_flow, bytes_per_active,
+        static_cast<unsigned long long>(ledger.flows_evicted), static_cast<unsigned long long>(rss),
         gen_s, to_json(ledger).c_str());
   } else {
     std::printf("flower-bench: %llu packets, %llu flows, %u threads (%s feed), size %s, v6 %.0f%%, zipf %g, churn %g/s\n",
@@ -187,8 +193,9 @@ int run_once(bench_options o) {
     std::printf("  records      %llu exported, %.2f M records/s (finish %.3f s)\n",
                 static_cast<unsigned long long>(sink.records), static_cast<double>(sink.records) / total_s / 1e6,
                 total_s - run_s);
-    std::printf("  flows        %zu active at end of run; tables %.1f MB = %.1f B per flow slot\n", active,
-                table_bytes / 1e6, bytes_per_flow);
+    std::printf("  flows        %zu active at end of run, %llu evicted; tables %.1f MB = %.1f B per slot, %.1f B per active flow\n",
+                active, static_cast<unsigned long long>(ledger.flows_evicted), table_bytes / 1e6, bytes_per_flow,
+                bytes_per_active);
     std::printf("  drops        %llu (ledger %s)\n",
                 static_cast<unsigned long long>(ledger.decode_failed() + ledger.ring_dropped()),
                 ledger.reconciles() ? "reconciles" : "DOES NOT reconcile");
@@ -263,6 +270,7 @@ int main(int argc, char** argv) {
   app.add_option("--feed", o.feed, "queue: one queue per core, run to completion (AF_XDP/RSS); "
                                    "dispatch: one source sharded by hash (pcap)");
   app.add_flag("--no-pin", o.no_pin, "do not pin worker threads to CPUs");
+  app.add_option("--decode-threads", o.decode_threads, "dispatch feed: threads reading and decoding (0 = auto)");
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_flag("--sweep", o.sweep, "Mpps per core vs flows (1k..10M) and vs churn; writes --sweep-out");
   app.add_option("--sweep-out", o.sweep_out, "TSV written by --sweep (plot with bench/sweep-plot)");

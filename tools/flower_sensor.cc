@@ -151,6 +151,17 @@ int main(int argc, char** argv) {
   app.add_option("--xdp-frame-size", opt.xdp_frame_size, "UMEM frame size")->capture_default_str();
   app.add_flag("--busy-poll", opt.busy_poll, "Busy-poll the AF_XDP sockets");
   app.add_option("--sample", opt.sample_rate, "Keep 1 in N packets in the XDP program (0 = all)");
+  app.add_option("--xdp-ip-version", opt.xdp_ip_version, "XDP passes only IPv4 or IPv6 frames to the meter")
+      ->check(CLI::IsMember({4u, 6u}));
+  app.add_option("--xdp-proto", opt.xdp_protocols, "XDP passes only these IP protocols (tcp,udp,... or numbers)")
+      ->type_name("LIST")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            std::vector<uint8_t> p;
+            std::string error;
+            return parse_ip_protocol_list(s, p, error) ? std::string() : error;
+          },
+          "LIST"));
   app.add_flag("-b,--daemon", opt.daemon, "Run in the background (pidfile, log to --log or syslog)");
   app.add_option("--pidfile", opt.pidfile, "PID file for -b");
   app.add_option("--log", opt.log_file, "Log file for -b (default: syslog)");

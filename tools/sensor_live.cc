@@ -9,6 +9,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "capture/live_source.h"
 #include "capture/packet_filter.h"
@@ -118,6 +120,12 @@ xdp_source_config xdp_config(const sensor_options& o) {
   c.frame_size = o.xdp_frame_size;
   c.busy_poll = o.busy_poll;
   c.prefilter.sample_rate = o.sample_rate;
+  if (o.xdp_ip_version == 4) c.prefilter.ip_versions = FLOWER_XDP_IPV4;
+  if (o.xdp_ip_version == 6) c.prefilter.ip_versions = FLOWER_XDP_IPV6;
+  std::vector<uint8_t> protocols;
+  std::string error;
+  if (!parse_ip_protocol_list(o.xdp_protocols, protocols, error)) throw std::invalid_argument("--xdp-proto: " + error);
+  for (uint8_t p : protocols) flower_xdp_config_add_protocol(&c.prefilter, p);
   return c;
 }
 
@@ -208,6 +216,11 @@ int run_live(const sensor_options& options, record_sink& sink, const live_stats_
                    options.device.c_str(), e.what());
     }
     if (src) {
+      if (options.xdp_ip_version != 0 || !options.xdp_protocols.empty() || options.sample_rate > 1)
+        std::fprintf(stderr, "flower-sensor: XDP pre-filter: ip version %s, protocols %s, sample 1 in %u\n",
+                     options.xdp_ip_version ? std::to_string(options.xdp_ip_version).c_str() : "any",
+                     options.xdp_protocols.empty() ? "any" : options.xdp_protocols.c_str(),
+                     options.sample_rate > 1 ? options.sample_rate : 1u);
       report_xdp_start(*src, lc);
       meter_dispatch(*src, engine, filter, sink, stats);
       collect_xdp(*src, lc);
@@ -231,6 +244,9 @@ int run_live(const sensor_options& options, record_sink& sink, const live_stats_
     std::fprintf(stderr, "flower-sensor: %s: %s\n", options.device.c_str(), src.warning().c_str());
   if (options.sample_rate > 1)
     std::fprintf(stderr, "flower-sensor: --sample applies to XDP only; libpcap meters every packet\n");
+  if (options.xdp_ip_version != 0 || !options.xdp_protocols.empty())
+    std::fprintf(stderr, "flower-sensor: --xdp-ip-version/--xdp-proto apply to XDP only; "
+                         "with libpcap use a filter expression (e.g. 'ip and udp')\n");
   lc.front_end = capture_mode::pcap;
   std::fprintf(stderr, "flower-sensor: capturing on %s with pcap (buffer %u KiB, snaplen %u)\n",
                options.device.c_str(), options.pcap_buffer_bytes >> 10, options.snaplen);
@@ -240,6 +256,29 @@ int run_live(const sensor_options& options, record_sink& sink, const live_stats_
   lc.pcap = {ps.ps_recv, ps.ps_drop, ps.ps_ifdrop};
   if (on_stop) on_stop(stats, lc);
   return 0;
+}
+
+bool parse_ip_protocol_list(const std::string& list, std::vector<uint8_t>& protocols, std::string& error) {
+  static constexpr std::pair<const char*, uint8_t> kNames[] = {
+      {"icmp", 1}, {"igmp", 2}, {"ipip", 4}, {"tcp", 6}, {"udp", 17}, {"ipv6", 41}, {"gre", 47},
+      {"esp", 50}, {"ah", 51}, {"icmp6", 58}, {"ipv6-icmp", 58}, {"ospf", 89}, {"sctp", 132}, {"udplite", 136}};
+  protocols.clear();
+  size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    const std::string word = list.substr(start, end - start);
+    start = end + 1;
+    if (word.empty()) { error = "empty protocol in '" + list + "'"; return false; }
+    int value = -1;
+    for (const auto& [name, number] : kNames)
+      if (word == name) value = number;
+    if (value < 0 && word.find_first_not_of("0123456789") == std::string::npos && word.size() <= 3)
+      value = std::stoi(word);
+    if (value < 0 || value > 255) { error = "unknown IP protocol '" + word + "' (name or 0..255)"; return false; }
+    protocols.push_back(static_cast<uint8_t>(value));
+  }
+  return true;
 }
 
 std::string live_counters_json(const live_counters& c) {

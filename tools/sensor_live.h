@@ -89,6 +89,11 @@ using live_stats_callback = std::function<void(const sensor_stats&, const live_c
 int run_live(const sensor_options& options, record_sink& sink,
              const live_stats_callback& on_stop = {});
 
+// --xdp-proto LIST: comma-separated IP protocol names (tcp, udp, icmp,
+// icmp6, sctp, gre, esp, ah, ...) or numbers 0..255. Returns false and sets
+// error for an unknown name or a number out of range.
+bool parse_ip_protocol_list(const std::string& list, std::vector<uint8_t>& protocols, std::string& error);
+
 // Renderings for the lead's stats output.
 std::string live_counters_json(const live_counters& counters);     // one JSON object
 std::string live_counters_summary(const live_counters& counters);  // lines for stderr

@@ -69,6 +69,9 @@ inline constexpr uint32_t kErspan2Header = 8;
 inline constexpr uint32_t kErspan3Header = 12;
 inline constexpr uint32_t kErspan3Platform = 8;
 
+// Linux cooked capture: ARPHRD type of netlink monitor interfaces (no IP inside).
+inline constexpr uint16_t kArphrdNetlink = 824;
+
 // NFLOG (Linux nfnetlink_log): TLV type of the packet payload.
 inline constexpr uint16_t kNflogPayload = 9;
 inline constexpr uint8_t kAfInet = 2;

@@ -3,6 +3,11 @@
 flower-send's "basic" plan (tools/flower_send.cc) was captured live.
 
 usage: check_live.py RECORDS STATS --front-end xdp|pcap [--xdp-mode native|generic]
+                     [--ip-version 4|6] [--protos N,N...]
+
+--ip-version / --protos: the sensor ran with the XDP pre-filter of the same
+name; only the plan's flows that pass it may be metered, and every frame of
+the others must be counted as prefiltered (XDP_PASS) by the program.
 """
 import argparse
 import json
@@ -19,6 +24,13 @@ EXPECTED = {
 }
 PLAN_FRAMES = 30
 
+
+def frames_of(want):
+    return want[0] + want[2]
+
+
+assert sum(frames_of(w) for w in EXPECTED.values()) == PLAN_FRAMES
+
 failures = []
 
 
@@ -33,7 +45,20 @@ def main():
     ap.add_argument("stats")
     ap.add_argument("--front-end", required=True, choices=["xdp", "pcap"])
     ap.add_argument("--xdp-mode", choices=["native", "generic"])
+    ap.add_argument("--ip-version", type=int, choices=[4, 6])
+    ap.add_argument("--protos", help="comma-separated IP protocol numbers")
     args = ap.parse_args()
+
+    protos = {int(p) for p in args.protos.split(",")} if args.protos else None
+    expected = {
+        key: want
+        for key, want in EXPECTED.items()
+        if (protos is None or key[0] in protos)
+        and (args.ip_version is None or (":" in key[1]) == (args.ip_version == 6))
+    }
+    kept = sum(frames_of(w) for w in expected.values())
+    prefiltered = PLAN_FRAMES - kept
+    check(not (protos or args.ip_version) or 0 < kept < PLAN_FRAMES, "pre-filter case must keep some, not all")
 
     with open(args.records) as f:
         records = [json.loads(line) for line in f if line.strip()]
@@ -44,15 +69,15 @@ def main():
         got[key] = (r["packets"], r["bytes"], r["rev_packets"], r["rev_bytes"])
         check(r["frame_bytes"] == r["bytes"] + 14 * r["packets"], f"{key}: frame_bytes {r['frame_bytes']}")
         check(r["end_reason"] == "shutdown", f"{key}: end_reason {r['end_reason']}")
-    for key, want in EXPECTED.items():
+    for key, want in expected.items():
         check(got.get(key) == want, f"record {key}: got {got.get(key)}, want {want}")
-    for key in got.keys() - EXPECTED.keys():
+    for key in got.keys() - expected.keys():
         failures.append(f"unexpected record {key}: {got[key]}")
 
     with open(args.stats) as f:
         stats = json.load(f)
-    check(stats["received"] == PLAN_FRAMES, f"received {stats['received']} != {PLAN_FRAMES}")
-    check(stats["metered"] == PLAN_FRAMES, f"metered {stats['metered']} != {PLAN_FRAMES}")
+    check(stats["received"] == kept, f"received {stats['received']} != {kept}")
+    check(stats["metered"] == kept, f"metered {stats['metered']} != {kept}")
     check(stats["conserved"] is True, "packet ledger not conserved")
     live = stats["live"]
     check(live["front_end"] == args.front_end, f"front end {live['front_end']} != {args.front_end}")
@@ -61,11 +86,13 @@ def main():
             check(live["xdp_mode"] == args.xdp_mode, f"xdp mode {live['xdp_mode']} != {args.xdp_mode}")
         prog = live["program"]
         check(prog["seen"] == PLAN_FRAMES, f"program seen {prog['seen']}")
-        check(prog["redirected"] == PLAN_FRAMES, f"program redirected {prog['redirected']}")
-        check(prog["passed"] == 0 and prog["dropped"] == 0, f"program passed/dropped {prog}")
+        check(prog["redirected"] == kept, f"program redirected {prog['redirected']} != {kept}")
+        check(prog["prefiltered"] == prefiltered, f"program prefiltered {prog['prefiltered']} != {prefiltered}")
+        check(prog["passed"] == prefiltered and prog["dropped"] == 0, f"program passed/dropped {prog}")
+        check(prog["no_socket"] == 0 and prog["sampled_out"] == 0, f"program no_socket/sampled_out {prog}")
         check(len(live["queues"]) == 1, f"queues {live['queues']}")
         q = live["queues"][0]
-        check(q["rx_packets"] == PLAN_FRAMES, f"queue rx_packets {q['rx_packets']}")
+        check(q["rx_packets"] == kept, f"queue rx_packets {q['rx_packets']} != {kept}")
         check(q["rx_dropped"] == 0 and q["rx_ring_full"] == 0, f"queue drops {q}")
         check(q["zero_copy"] is False, "veth cannot do zero-copy")
     else:
@@ -77,7 +104,8 @@ def main():
         for f in failures:
             print("FAIL:", f)
         return 1
-    print(f"ok: {len(records)} records, {PLAN_FRAMES} frames, front end {args.front_end}")
+    print(f"ok: {len(records)} records, {kept} of {PLAN_FRAMES} frames metered, {prefiltered} prefiltered, "
+          f"front end {args.front_end}")
     return 0
 
 

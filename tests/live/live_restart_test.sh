@@ -49,3 +49,14 @@ grep -q "XDP unavailable on $LIVE_HOST (.*not flower's.*); falling back to libpc
   { echo "FAIL: no fallback line"; cat "$LIVE_TMP/fallback.err"; exit 1; }
 /usr/bin/python3 "$here/check_live.py" "$LIVE_TMP/fallback.out" "$LIVE_TMP/fallback.stats" --front-end pcap
 echo "PASS: falls back to libpcap when XDP cannot attach"
+
+# Records are written as they expire, before the sensor stops: with a 1 s
+# idle timeout all four flows are on stdout 2.5 s after the last frame.
+ip link set dev "$LIVE_HOST" xdpgeneric off
+live_start_sensor expiry --capture xdp --xdp-mode generic --json --idle-timeout 1 --tcp-linger 1
+live_send_plan
+sleep 2.5
+n=$(grep -c '"end_reason":"idle"' "$LIVE_TMP/expiry.out" || true)
+live_stop_sensor
+[[ $n -eq 4 ]] || { echo "FAIL: $n idle records before SIGINT, want 4"; cat "$LIVE_TMP/expiry.out"; exit 1; }
+echo "PASS: records are written as they expire"
