@@ -8,6 +8,7 @@
 #include "pipeline/decode.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "pipeline/detail/wire.h"
@@ -558,25 +559,37 @@ inline bool decode_plain(const packet_view& packet, decoded_packet& out) noexcep
   } else {
     return false;
   }
-  out = decoded_packet{};
-  out.ts_ns = packet.ts_ns;
-  out.frame_bytes = packet.wire_len;
-  out.ip_bytes = ip_bytes;
-  flow_key& k = out.key;
+  // Every field written once, straight from registers: no zeroing of the
+  // whole struct first. `outer_first_fragment` is left as it is: it means
+  // something only when has_outer_first_fragment is set, never here.
+  uint64_t w[5];
   if (type == kEthIpv4) {
-    k.set_v4(k.addr_a, d + ip + 12);
-    k.set_v4(k.addr_b, d + ip + 16);
-    k.ip_version = 4;
+    uint32_t src, dst;
+    std::memcpy(&src, d + ip + 12, 4);
+    std::memcpy(&dst, d + ip + 16, 4);
+    w[0] = 0;  // ::ffff:a.b.c.d, as flow_key::set_v4 writes it
+    w[1] = uint64_t{0xffff0000u} | uint64_t{src} << 32;
+    w[2] = 0;
+    w[3] = uint64_t{0xffff0000u} | uint64_t{dst} << 32;
   } else {
-    std::memcpy(k.addr_a.data(), d + ip + 8, 16);
-    std::memcpy(k.addr_b.data(), d + ip + 24, 16);
-    k.ip_version = 6;
+    std::memcpy(w, d + ip + 8, 32);
   }
-  k.port_a = sport;
-  k.port_b = dport;
-  k.proto = proto;
-  k.vlan = vlan;
-  if (proto == kIpTcp) out.tcp_flags = d[l4 + 13];
+  w[4] = uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{vlan} << 32 | uint64_t{proto} << 48 |
+         uint64_t{type == kEthIpv4 ? 4u : 6u} << 56;
+  static_assert(offsetof(flow_key, port_a) == 32 && offsetof(flow_key, port_b) == 34 &&
+                offsetof(flow_key, vlan) == 36 && offsetof(flow_key, proto) == 38 &&
+                offsetof(flow_key, ip_version) == 39);
+  std::memcpy(&out.key, w, sizeof w);
+  out.ts_ns = packet.ts_ns;
+  out.ip_bytes = ip_bytes;
+  out.frame_bytes = packet.wire_len;
+  out.spi = 0;
+  out.frag_id = 0;
+  out.icmp_type_code = 0;
+  out.tcp_flags = proto == kIpTcp ? d[l4 + 13] : 0;
+  out.frag = fragment_kind::none;
+  out.tunnel = tunnel_kind::none;
+  out.has_outer_first_fragment = false;
   return true;
 }
 

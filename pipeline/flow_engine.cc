@@ -55,7 +55,12 @@ void flow_shard::tick(uint64_t now_ns, record_buffer& out) noexcept {
   table_.expire(now_ns_, out);
 }
 
-void flow_shard::finish(record_buffer& out) noexcept { table_.flush(end_reason::shutdown, out); }
+void flow_shard::finish(record_buffer& out) noexcept {
+  // Flows already due at the newest packet time end with their own reason
+  // (idle, tcp_end, active), whatever the shard layout; the rest: shutdown.
+  if (now_ns_ != 0) table_.expire_all(now_ns_, out);
+  table_.flush(end_reason::shutdown, out);
+}
 
 flow_engine::flow_engine(const engine_config& config) : decode_(config.decode), shard_(config) {}
 

@@ -1,7 +1,7 @@
 // flow_table: dense entry pool + open-addressing index. docs/flow-table.md
 // describes the layout, the expiry rules and the eviction approximation.
 //
-// Pool: exactly max_flows entries of 112 bytes. Entries [0, high_water) have
+// Pool: exactly max_flows entries of 96 bytes. Entries [0, high_water) have
 // been used; a free entry has key.ip_version == 0 and links the free list
 // through first_ns. Index: 8-byte slots {tag, entry + 1} (0 = empty), about
 // 1.5 slots per flow, home slot = fastrange(tag), linear probing, deletion by
@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
 constexpr uint8_t kTcp = 6, kIcmp = 1, kIcmpv6 = 58;
-constexpr size_t kGroup = 32;          // packets per staged group
+constexpr size_t kGroup = 64;          // packets per staged group
 constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per eviction
 constexpr uint64_t kSweepPeriodNs = kNsPerSec;
 
@@ -34,23 +34,41 @@ struct index_slot {
 };
 static_assert(sizeof(index_slot) == 8);
 
-// One flow. Per-direction arrays are indexed by 0 = initiator -> responder
-// (fwd), 1 = responder -> initiator (rev).
+// One flow in 96 bytes, so an entry always spans exactly two cache lines of
+// the page-aligned pool (96 k mod 64 is 0 or 32). Per-direction arrays are
+// indexed by 0 = initiator -> responder (fwd), 1 = responder -> initiator
+// (rev). The small fields ride in the top bits of the octet counters (the
+// accessors below); a counter that would run into them ends the record
+// early as `active`, like the u32 packet counters. The SPIs, needed only by
+// ESP/AH flows, live in a side array (`spis`), valid while kMetaHasSpi is set.
 struct flow_entry {
-  flow_key key;         // canonical order; ip_version 0 = free entry
-  uint64_t first_ns;    // record start (free entry: next free + 1)
+  flow_key key;          // canonical order; ip_version 0 = free entry
+  uint64_t first_ns;     // record start (free entry: next free + 1)
   uint64_t last_ns;
-  uint64_t bytes[2];
-  uint64_t frame_bytes[2];
+  uint64_t bytes[2];     // bits 0-55 IP octets, 56-63 OR of TCP flags
+  uint64_t frame[2];     // bits 0-47 frame octets; [0] 48-63 ICMP type/code; [1] 48-55 meta bits
   uint32_t packets[2];
-  uint32_t spi[2];
-  uint8_t tcp_flags[2];
-  uint8_t initiator_is_b;  // 1: the initiator is canonical endpoint b
-  tunnel_kind tunnel;
-  uint16_t icmp_type_code;
-  uint16_t unused;
 };
-static_assert(sizeof(flow_entry) == 112, "entry size is part of the 128 B/flow budget");
+static_assert(sizeof(flow_entry) == 96, "entry size is part of the 128 B/flow budget");
+
+constexpr uint64_t kBytesMask = (uint64_t{1} << 56) - 1;  // IP octet counter
+constexpr uint64_t kFrameMask = (uint64_t{1} << 48) - 1;  // frame octet counter
+constexpr uint8_t kMetaInitiatorIsB = 0x01;  // the initiator is canonical endpoint b
+constexpr uint8_t kMetaHasSpi = 0x02;        // spis[entry] holds this record's SPIs
+constexpr int kMetaTunnelShift = 2;          // tunnel_kind in bits 2-4
+static_assert(static_cast<int>(tunnel_kind::erspan) < 8, "tunnel_kind must fit 3 bits");
+
+inline uint8_t tcp_flags_of(const flow_entry& e, int d) noexcept { return static_cast<uint8_t>(e.bytes[d] >> 56); }
+inline uint64_t ip_octets(const flow_entry& e, int d) noexcept { return e.bytes[d] & kBytesMask; }
+inline uint64_t frame_octets(const flow_entry& e, int d) noexcept { return e.frame[d] & kFrameMask; }
+inline uint16_t icmp_of(const flow_entry& e) noexcept { return static_cast<uint16_t>(e.frame[0] >> 48); }
+inline void set_icmp(flow_entry& e, uint16_t v) noexcept { e.frame[0] = (e.frame[0] & kFrameMask) | uint64_t{v} << 48; }
+inline uint8_t meta_of(const flow_entry& e) noexcept { return static_cast<uint8_t>(e.frame[1] >> 48); }
+inline void set_meta(flow_entry& e, uint8_t m) noexcept { e.frame[1] = (e.frame[1] & kFrameMask) | uint64_t{m} << 48; }
+inline bool initiator_is_b(const flow_entry& e) noexcept { return (meta_of(e) & kMetaInitiatorIsB) != 0; }
+inline tunnel_kind tunnel_of(const flow_entry& e) noexcept {
+  return static_cast<tunnel_kind>((meta_of(e) >> kMetaTunnelShift) & 7);
+}
 
 inline bool keys_equal(const flow_key& x, const flow_key& y) noexcept {
   uint64_t a[5], b[5];
@@ -100,21 +118,38 @@ inline bool record_empty(const flow_entry& e) noexcept { return (e.packets[0] | 
 
 inline bool tcp_ended(const flow_entry& e) noexcept {
   return e.key.proto == kTcp &&
-         (((e.tcp_flags[0] & e.tcp_flags[1] & kFin) != 0) || (((e.tcp_flags[0] | e.tcp_flags[1]) & kRst) != 0));
+         (((tcp_flags_of(e, 0) & tcp_flags_of(e, 1) & kFin) != 0) ||
+          (((tcp_flags_of(e, 0) | tcp_flags_of(e, 1)) & kRst) != 0));
 }
 
 // now - then, or 0 when `now` is earlier (packets may be slightly out of order).
 inline uint64_t since(uint64_t now, uint64_t then) noexcept { return now > then ? now - then : 0; }
+
+constexpr size_t kPage = 4096;
+constexpr size_t kHugePage = size_t{2} << 20;
 
 // Owner of one anonymous mapping of `count` zeroed T.
 template <typename T>
 class mapped_array {
  public:
   mapped_array(size_t count, bool huge_pages) : count_(count), bytes_(count * sizeof(T)) {
-    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // With huge pages, start on a 2 MiB boundary (map 2 MiB more, unmap the
+    // ends): THP backs only aligned 2 MiB ranges, so an unaligned start
+    // would leave the first and last partial ranges on 4 KiB pages.
+    const bool align = huge_pages && bytes_ >= kHugePage;
+    const size_t span = align ? bytes_ + kHugePage : bytes_;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "flow table: mmap");
-    if (huge_pages) (void)madvise(p, bytes_, MADV_HUGEPAGE);  // advisory; fine to fail
-    data_ = static_cast<T*>(p);
+    auto* base = static_cast<char*>(p);
+    if (align) {
+      const size_t head = (kHugePage - reinterpret_cast<uintptr_t>(base) % kHugePage) % kHugePage;
+      const size_t used = (head + bytes_ + kPage - 1) / kPage * kPage;  // munmap wants page bounds
+      if (head != 0) (void)munmap(base, head);
+      if (span > used) (void)munmap(base + used, span - used);
+      base += head;
+    }
+    if (huge_pages) (void)madvise(base, bytes_, MADV_HUGEPAGE);  // advisory; fine to fail
+    data_ = reinterpret_cast<T*>(base);
   }
   ~mapped_array() { munmap(data_, bytes_); }
   mapped_array(const mapped_array&) = delete;
@@ -142,12 +177,14 @@ struct flow_table::impl {
         max_flows(std::max<uint32_t>(c.max_flows, 1)),
         slots(max_flows + max_flows / 2 + 1),
         pool(max_flows, c.huge_pages),
-        index(slots, c.huge_pages) {}
+        index(slots, c.huge_pages),
+        spis(max_flows, false) {}
 
   struct pending {
     flow_key key;  // canonical
     uint32_t tag;
     uint32_t home;
+    uint32_t hint;  // index slot whose tag matched in stage 2, or UINT32_MAX
     bool swapped;  // the packet was sent by canonical endpoint b
   };
 
@@ -157,6 +194,7 @@ struct flow_table::impl {
   uint32_t slots;
   mapped_array<flow_entry> pool;
   mapped_array<index_slot> index;
+  mapped_array<std::array<uint32_t, 2>> spis;  // per entry, by direction; see kMetaHasSpi
   uint32_t high_water = 0;  // entries [0, high_water) have been handed out
   uint32_t free_head = 0;   // first free entry + 1, 0 = none
   uint32_t live = 0;
@@ -252,19 +290,21 @@ struct flow_table::impl {
 
   void fill_record(const flow_entry& e, end_reason reason, flow_record& r) const noexcept {
     r.key = e.key;
-    if (e.initiator_is_b) r.key.swap_endpoints();  // orient initiator -> responder
+    if (initiator_is_b(e)) r.key.swap_endpoints();  // orient initiator -> responder
+    const bool has_spi = (meta_of(e) & kMetaHasSpi) != 0;
+    const size_t entry = static_cast<size_t>(&e - &pool[0]);
     for (int d = 0; d < 2; ++d) {
       direction_counters& c = d == 0 ? r.fwd : r.rev;
       c.packets = e.packets[d];
-      c.bytes = e.bytes[d];
-      c.frame_bytes = e.frame_bytes[d];
-      c.tcp_flags = e.tcp_flags[d];
-      c.spi = e.spi[d];
+      c.bytes = ip_octets(e, d);
+      c.frame_bytes = frame_octets(e, d);
+      c.tcp_flags = tcp_flags_of(e, d);
+      c.spi = has_spi ? spis[entry][d] : 0;
     }
     r.first_ns = e.first_ns;
     r.last_ns = e.last_ns;
-    r.icmp_type_code = e.icmp_type_code;
-    r.tunnel = e.tunnel;
+    r.icmp_type_code = icmp_of(e);
+    r.tunnel = tunnel_of(e);
     r.reason = reason;
   }
 
@@ -281,72 +321,99 @@ struct flow_table::impl {
   // limit): orientation stays, counters restart.
   static void restart_record(flow_entry& e, uint64_t start_ns) noexcept {
     e.first_ns = start_ns;
-    e.bytes[0] = e.bytes[1] = 0;
-    e.frame_bytes[0] = e.frame_bytes[1] = 0;
+    e.bytes[0] = e.bytes[1] = 0;  // octets and TCP flags
+    e.frame[0] &= ~kFrameMask;    // keeps the ICMP type/code
+    e.frame[1] &= ~kFrameMask;
     e.packets[0] = e.packets[1] = 0;
-    e.spi[0] = e.spi[1] = 0;
-    e.tcp_flags[0] = e.tcp_flags[1] = 0;
+    set_meta(e, meta_of(e) & ~kMetaHasSpi);  // the SPIs restart as 0
   }
 
   // A new flow for this key: orientation by service port, else first sender
   // (the TCP SYN rule is applied by `account`).
   void start_flow(flow_entry& e, const pending& p, const decoded_packet& d) noexcept {
     e.key = p.key;
-    restart_record(e, d.ts_ns);
-    e.last_ns = d.ts_ns;
+    e.first_ns = e.last_ns = d.ts_ns;
+    e.bytes[0] = e.bytes[1] = 0;
+    e.packets[0] = e.packets[1] = 0;
     const bool svc_a = ports.is_service(p.key.proto, p.key.port_a);
     const bool svc_b = ports.is_service(p.key.proto, p.key.port_b);
-    e.initiator_is_b = svc_a != svc_b ? svc_a : p.swapped;
-    e.tunnel = tunnel_kind::none;
-    e.icmp_type_code = 0;
-    e.unused = 0;
+    const bool init_b = svc_a != svc_b ? svc_a : p.swapped;
+    e.frame[0] = 0;  // no ICMP type/code yet
+    e.frame[1] = uint64_t{init_b ? kMetaInitiatorIsB : uint8_t{0}} << 48;  // tunnel none, no SPI
     ++counters.flows_created;
   }
 
   // Add one packet to its flow's current record.
   void account(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
-    int dir = p.swapped == static_cast<bool>(e.initiator_is_b) ? 0 : 1;
+    int dir = p.swapped == initiator_is_b(e) ? 0 : 1;
     const uint8_t flags = d.tcp_flags;
-    if (e.key.proto == kTcp && (flags & kSyn) && !((e.tcp_flags[0] | e.tcp_flags[1]) & kSyn)) {
+    if (e.key.proto == kTcp && (flags & kSyn) && !((e.bytes[0] | e.bytes[1]) & (uint64_t{kSyn} << 56))) {
       // The SYN sender is the initiator (a SYN-ACK's receiver, if that is
       // the first handshake packet we see): re-orient if needed.
       const int want = (flags & kAck) ? 1 : 0;
-      if (dir != want) {
-        e.initiator_is_b ^= 1;
-        std::swap(e.packets[0], e.packets[1]);
-        std::swap(e.bytes[0], e.bytes[1]);
-        std::swap(e.frame_bytes[0], e.frame_bytes[1]);
-        std::swap(e.spi[0], e.spi[1]);
-        std::swap(e.tcp_flags[0], e.tcp_flags[1]);
-        dir = want;
-      }
+      if (dir != want) swap_directions(e), dir = want;
     }
-    if (e.packets[dir] >= cfg.max_record_packets) {
+    if (e.packets[dir] >= cfg.max_record_packets || ip_octets(e, dir) > kBytesMask - d.ip_bytes ||
+        frame_octets(e, dir) > kFrameMask - d.frame_bytes) {
       export_record(e, end_reason::active, out);
       restart_record(e, d.ts_ns);
     }
     if (record_empty(e)) {
       e.first_ns = e.last_ns = d.ts_ns;
-      if (dir == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6)) e.icmp_type_code = d.icmp_type_code;
+      if (dir == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6)) set_icmp(e, d.icmp_type_code);
     } else {
       e.first_ns = std::min(e.first_ns, d.ts_ns);
       e.last_ns = std::max(e.last_ns, d.ts_ns);
       if (dir == 0 && e.packets[0] == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6))
-        e.icmp_type_code = d.icmp_type_code;
+        set_icmp(e, d.icmp_type_code);
     }
     ++e.packets[dir];
-    e.bytes[dir] += d.ip_bytes;
-    e.frame_bytes[dir] += d.frame_bytes;
-    e.tcp_flags[dir] |= flags;
-    if (e.spi[dir] == 0) e.spi[dir] = d.spi;
-    if (e.tunnel == tunnel_kind::none) e.tunnel = d.tunnel;
+    e.bytes[dir] = (e.bytes[dir] + d.ip_bytes) | uint64_t{flags} << 56;  // no carry: checked above
+    e.frame[dir] += d.frame_bytes;
+    if ((d.spi | static_cast<uint8_t>(d.tunnel)) != 0) [[unlikely]] note_spi_tunnel(e, dir, d);
     ++counters.packets;
   }
 
-  // Lookup and update for one packet. Correct on its own: earlier stages
-  // only prefetched.
+  // The first non-zero SPI per direction, and the first tunnel of the flow.
+  void note_spi_tunnel(flow_entry& e, int dir, const decoded_packet& d) noexcept {
+    uint8_t meta = meta_of(e);
+    if (d.spi != 0) {
+      auto& spi = spis[static_cast<size_t>(&e - &pool[0])];
+      if ((meta & kMetaHasSpi) == 0) {
+        spi = {0, 0};
+        meta |= kMetaHasSpi;
+      }
+      if (spi[dir] == 0) spi[dir] = d.spi;
+    }
+    if (tunnel_of(e) == tunnel_kind::none) meta |= static_cast<uint8_t>(static_cast<uint8_t>(d.tunnel) << kMetaTunnelShift);
+    set_meta(e, meta);
+  }
+
+  // Swap what each direction counted and flip the initiator.
+  void swap_directions(flow_entry& e) noexcept {
+    std::swap(e.packets[0], e.packets[1]);
+    std::swap(e.bytes[0], e.bytes[1]);  // octets and TCP flags together
+    const uint64_t f0 = e.frame[0], f1 = e.frame[1];
+    e.frame[0] = (f0 & ~kFrameMask) | (f1 & kFrameMask);  // the top bits stay put
+    e.frame[1] = (f1 & ~kFrameMask) | (f0 & kFrameMask);
+    const uint8_t meta = meta_of(e);
+    if (meta & kMetaHasSpi) {
+      auto& spi = spis[static_cast<size_t>(&e - &pool[0])];
+      std::swap(spi[0], spi[1]);
+    }
+    set_meta(e, meta ^ kMetaInitiatorIsB);
+  }
+
+  // Lookup and update for one packet. The stage-3 hint saves the probe when
+  // its slot still points at an entry with this key (keys are unique in the
+  // table, so that is the flow); otherwise, and for new flows, a full find.
   void apply(const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
-    uint32_t entry = find(p);
+    uint32_t entry = UINT32_MAX;
+    if (p.hint != UINT32_MAX) {
+      const index_slot x = index[p.hint];
+      if (x.tag == p.tag && x.entry1 != 0 && keys_equal(pool[x.entry1 - 1].key, p.key)) entry = x.entry1 - 1;
+    }
+    if (entry == UINT32_MAX) entry = find(p);
     if (entry == UINT32_MAX) {
       entry = allocate(out);
       index_insert(p.tag, p.home, entry);
@@ -378,34 +445,45 @@ struct flow_table::impl {
     __builtin_prefetch(&index[p.home]);
   }
 
-  // Stage 2: touch the entry of the first tag match near home. A plain load
-  // rather than a prefetch: measured on our KVM guests, prefetches of
-  // entries far out in a large pool mostly did not arrive (likely dropped
-  // on nested-paging TLB misses), while independent loads issued back to
-  // back in this short loop overlap in the out-of-order window.
-  uint64_t stage_touch(const pending& p) const noexcept {
+  // Stage 2: load the home index slot. A tight loop of independent loads
+  // keeps a whole group's misses in flight at once (the prefetch in stage 1
+  // sits among the hashing, and may be dropped on a TLB miss).
+  uint64_t stage_touch_index(const pending& p) const noexcept {
+    return reinterpret_cast<const volatile uint32_t*>(&index[p.home])[1];
+  }
+
+  // Stage 3: remember the first tag match near home as a hint for apply()
+  // and load both cache lines of its entry. Plain loads rather than
+  // prefetches: on our KVM guests prefetches of entries far out in a large
+  // pool often did not arrive (11.5 against 14.8 Mpps at 1M flows, see
+  // docs/flow-table.md), while loads issued back to back here overlap in the
+  // out-of-order window.
+  uint64_t stage_touch(pending& p) const noexcept {
     uint32_t s = p.home;
+    p.hint = UINT32_MAX;
     for (int probe = 0; probe < 4; ++probe, s = next(s)) {
       const index_slot x = index[s];
       if (x.entry1 == 0) return 0;
       if (x.tag == p.tag) {
-        const flow_entry& e = pool[x.entry1 - 1];
-        const auto* c = reinterpret_cast<const volatile uint8_t*>(&e);
-        return uint64_t{c[0]} + c[56] + c[sizeof(flow_entry) - 1];  // all 2-3 lines
+        p.hint = s;
+        const auto* c = reinterpret_cast<const volatile uint8_t*>(&pool[x.entry1 - 1]);
+        return uint64_t{c[0]} + c[sizeof(flow_entry) - 1];  // both lines
       }
     }
     return 0;
   }
 
   // Stages over groups of kGroup packets: hash all and prefetch their index
-  // lines, touch all their entries, then look up and update each for real
-  // (correct on its own: the first two stages are only cache warming).
+  // slots, load the slots, load the entries that the tags point at, then
+  // look up (hint first) and update each for real. Correct on its own: the
+  // hint is used only if that slot still holds an entry with this very key.
   void update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
     for (size_t base = 0; base < batch.size(); base += kGroup) {
       const size_t n = std::min(kGroup, batch.size() - base);
       const decoded_packet* in = batch.data() + base;
       for (size_t i = 0; i < n; ++i) stage_hash(group[i], in[i]);
       uint64_t warm = 0;
+      for (size_t i = 0; i < n; ++i) warm += stage_touch_index(group[i]);
       for (size_t i = 0; i < n; ++i) warm += stage_touch(group[i]);
       warm_sink += warm;
       for (size_t i = 0; i < n; ++i) apply(group[i], in[i], out);
@@ -455,6 +533,12 @@ struct flow_table::impl {
     }
   }
 
+  // A complete sweep at `now`: afterwards no flow in the table is due.
+  void expire_all(uint64_t now, record_buffer& out) noexcept {
+    for (uint32_t i = 0; i < high_water; ++i) sweep_one(i, now, out);
+    last_sweep_ns = std::max(last_sweep_ns, now);
+  }
+
   void flush(end_reason reason, record_buffer& out) noexcept {
     for (uint32_t i = 0; i < high_water; ++i)
       if (pool[i].key.ip_version != 0) export_record(pool[i], reason, out);
@@ -476,11 +560,15 @@ void flow_table::update(std::span<const decoded_packet> batch, record_buffer& ou
 
 void flow_table::expire(uint64_t now_ns, record_buffer& out) noexcept { impl_->expire(now_ns, out); }
 
+void flow_table::expire_all(uint64_t now_ns, record_buffer& out) noexcept { impl_->expire_all(now_ns, out); }
+
 void flow_table::flush(end_reason reason, record_buffer& out) noexcept { impl_->flush(reason, out); }
 
 size_t flow_table::size() const noexcept { return impl_->live; }
 size_t flow_table::max_flows() const noexcept { return impl_->max_flows; }
-size_t flow_table::memory_bytes() const noexcept { return impl_->pool.bytes() + impl_->index.bytes(); }
+size_t flow_table::memory_bytes() const noexcept {
+  return impl_->pool.bytes() + impl_->index.bytes() + impl_->spis.bytes();
+}
 const flow_table_counters& flow_table::counters() const noexcept { return impl_->counters; }
 
 void flow_table::visit_impl(void (*cb)(void*, const flow_record&), void* ctx) const {

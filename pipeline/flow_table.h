@@ -70,6 +70,11 @@ class flow_table {
   // active timeout at `now_ns`. Cheap to call every batch: it sweeps a slice.
   void expire(uint64_t now_ns, record_buffer& out) noexcept;
 
+  // Sweep the whole table at `now_ns` (not a slice): every flow that is due
+  // by then ends with its own reason. Used before flush() at shutdown so the
+  // reasons do not depend on how far an incremental sweep had got.
+  void expire_all(uint64_t now_ns, record_buffer& out) noexcept;
+
   // Export every flow with `reason` and empty the table.
   void flush(end_reason reason, record_buffer& out) noexcept;
 

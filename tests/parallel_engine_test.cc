@@ -187,21 +187,16 @@ TEST(ParallelEngine, RecordsAreIdenticalAcrossThreadCountsIncludingIdleSplits) {
   EXPECT_GT(one.records.size(), t.truth().size());  // idle splits happened
   EXPECT_EQ(two.records.size(), one.records.size());
   EXPECT_EQ(four.records.size(), one.records.size());
-  // flow_table sweeps a slice per batch, and a full sweep only after a second
-  // of packet time, so at end of input a flow already idle may still be in a
-  // table and leave as `shutdown` instead of `idle` depending on sweep
-  // progress, which differs per shard. Until flow_table offers a full sweep
-  // at a given time, count those two reasons as one for such flows; every
-  // other field must match exactly.
+  // Every field, end reason included: at shutdown each shard is brought to
+  // the newest packet time and swept whole, so a flow already idle by then
+  // ends as `idle` whatever the shard layout.
+  EXPECT_TRUE(same_records(sorted(one.records), sorted(two.records)));
+  EXPECT_TRUE(same_records(sorted(one.records), sorted(four.records)));
+  size_t idle_at_end = 0;
   const uint64_t end_ns = t.packets().back().ts_ns;
-  auto normalise = [&](std::vector<flow_record> v) {
-    for (flow_record& r : v)
-      if (r.reason == end_reason::shutdown && r.last_ns + pc.engine.table.idle_timeout_ns <= end_ns)
-        r.reason = end_reason::idle;
-    return sorted(std::move(v));
-  };
-  EXPECT_TRUE(same_records(normalise(one.records), normalise(two.records)));
-  EXPECT_TRUE(same_records(normalise(one.records), normalise(four.records)));
+  for (const flow_record& r : one.records)
+    idle_at_end += r.reason == end_reason::idle && r.last_ns + pc.engine.table.idle_timeout_ns > end_ns - kNsPerSec;
+  EXPECT_GT(idle_at_end, 0u) << "no flow went idle near the end: the shutdown sweep is untested";
 }
 
 // --- dispatcher --------------------------------------------------------------

@@ -221,8 +221,8 @@ TEST_P(reference_test, flows_match_reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(shared_pcaps, reference_test, ::testing::ValuesIn(captures_with_reference()),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string s = info.param.empty() ? "none" : info.param;
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string s = param_info.param.empty() ? "none" : param_info.param;
                            for (char& ch : s) {
                              if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
                            }

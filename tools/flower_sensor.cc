@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -16,11 +17,13 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "capture/capture_file.h"
 #include "capture/packet_filter.h"
 #include "exporter/json_writer.h"
 #include "pipeline/flow_engine.h"
+#include "pipeline/parallel_engine.h"
 #include "tools/sensor_live.h"
 #include "tools/sensor_options.h"
 #include "tools/sensor_stats.h"
@@ -68,6 +71,40 @@ size_t apply_filter(packet_filter& filter, std::span<packet_view> batch) {
   return kept;
 }
 
+// The file as a pipeline source: applies the filter and counts what it
+// delivered and what the filter took, so the ledger starts at the file.
+class filtered_file_source {
+ public:
+  filtered_file_source(capture_file& file, packet_filter& filter, sensor_stats& stats)
+      : file_(&file), filter_(&filter), stats_(&stats) {}
+
+  size_t next_batch(std::span<packet_view> out) noexcept {
+    while (!g_stop.load(std::memory_order_relaxed)) {
+      const size_t n = file_->next_batch(out);
+      if (n == 0) return 0;
+      stats_->received += n;
+      const size_t kept = filter_->empty() ? n : apply_filter(*filter_, out.first(n));
+      stats_->filtered += n - kept;
+      if (kept != 0) return kept;
+    }
+    return 0;
+  }
+
+ private:
+  capture_file* file_;
+  packet_filter* filter_;
+  sensor_stats* stats_;
+};
+
+// Worker threads for a file: --threads, or all cores when there are enough
+// of them for the dispatcher to have one of its own (see docs/architecture.md:
+// on two cores one run-to-completion thread beats a dispatcher plus workers).
+unsigned file_threads(unsigned requested) {
+  if (requested != 0) return requested;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  return cores <= 2 ? 1 : cores - 1;
+}
+
 int run_file(const sensor_options& opt, record_sink& sink, sensor_stats& stats) {
   capture_file file = capture_file::open(opt.read_file);
   if (!decodable(file.first_link_type())) {
@@ -75,21 +112,26 @@ int run_file(const sensor_options& opt, record_sink& sink, sensor_stats& stats) 
                         " in " + opt.read_file + " (see docs/decoding.md for the supported ones)");
   }
   packet_filter filter = packet_filter::compile(opt.filter);
-  flow_engine engine(opt.engine);
-  record_buffer out(sink);
+  filtered_file_source source(file, filter, stats);
 
-  std::array<packet_view, 256> batch;
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    size_t n = file.next_batch(batch);
-    if (n == 0) break;
-    stats.received += n;
-    size_t kept = filter.empty() ? n : apply_filter(filter, {batch.data(), n});
-    stats.filtered += n - kept;
-    engine.process({batch.data(), kept}, out);
+  const unsigned threads = file_threads(opt.threads);
+  if (threads == 1) {
+    flow_engine engine(opt.engine);
+    record_buffer out(sink);
+    std::array<packet_view, kPipelineBatch> batch;
+    while (size_t n = source.next_batch(batch)) engine.process({batch.data(), n}, out);
+    engine.finish(out);
+    out.flush();
+    stats.engine = engine.counters();
+  } else {
+    parallel_config config;
+    config.engine = opt.engine;
+    config.threads = threads;
+    parallel_engine engine(config, sink);
+    engine.run(source);
+    engine.finish();
+    stats.engine = engine.counters();
   }
-  engine.finish(out);
-  out.flush();
-  stats.engine = engine.counters();
   if (file.truncated()) {
     stats.input_truncated = true;
     stats.input_error = opt.read_file + ": " + file.truncation_reason();
@@ -138,7 +180,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--no-decap", no_decap, "Meter tunnels as outer flows instead of decapsulating them");
-  app.add_option("--threads", opt.threads, "Worker threads (0 = all cores)")->check(CLI::Range(0u, 1024u));
+  app.add_option("--threads", opt.threads,
+                 "Flow-table shards, one worker thread each (0 = auto: all cores but the dispatcher's; 1 on <= 2 cores)")->check(CLI::Range(0u, 1024u));
   app.add_option("-f,--filter", opt.filter, "BPF filter expression (same as trailing words)")->type_name("EXPR");
   app.add_option("--capture", capture, "Live front end: xdp or pcap (default: xdp, falling back to pcap)")
       ->check(CLI::IsMember({"auto", "xdp", "pcap"}));
