@@ -20,6 +20,7 @@
 //   with ports 0 and `frag == fragment_kind::later`; the shard's
 //   fragment_cache (which saw the first fragment) fills in the ports.
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -53,22 +54,27 @@ struct fragment_note {
   uint32_t id = 0;
 };
 
-struct decoded_packet {
+// The first cache line holds everything the flow table reads; the fields
+// after it matter only for fragments. One line per packet on the fast path,
+// so a batch of 256 takes 16 KiB of L1 instead of 30.
+struct alignas(64) decoded_packet {
   flow_key key;              // wire order: a = source, b = destination
   uint64_t ts_ns = 0;
   uint32_t ip_bytes = 0;     // as declared by the metered IP header
   uint32_t frame_bytes = 0;  // original wire length of the frame
   uint32_t spi = 0;          // ESP/AH SPI of the metered header, 0 otherwise
-  uint32_t frag_id = 0;      // IPv4 id / IPv6 fragment identification
   uint16_t icmp_type_code = 0; // ICMP/ICMPv6 type << 8 | code
   uint8_t tcp_flags = 0;
-  fragment_kind frag = fragment_kind::none;
-  tunnel_kind tunnel = tunnel_kind::none;
+  fragment_kind frag : 2 = fragment_kind::none;
+  tunnel_kind tunnel : 4 = tunnel_kind::none;
   // An enclosing IP layer was the first fragment of a datagram whose later
   // fragments will meter the outer flow: remember its ports for them.
-  bool has_outer_first_fragment = false;
+  bool has_outer_first_fragment : 1 = false;
+  // Second line: read only when frag != none or has_outer_first_fragment.
+  uint32_t frag_id = 0;      // IPv4 id / IPv6 fragment identification
   fragment_note outer_first_fragment;
 };
+static_assert(offsetof(decoded_packet, frag_id) == 64, "the flow table's fields fill exactly one cache line");
 
 decode_status decode_packet(const packet_view& packet, const decode_options& options,
                             decoded_packet& out) noexcept;

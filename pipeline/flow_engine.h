@@ -42,6 +42,12 @@ struct engine_config {
   uint32_t fragment_slots = 1u << 14;  // datagrams whose first fragment is remembered
 };
 
+// Decode every packet of `batch` into `out` (room for batch.size()),
+// keeping only those that decode; counts every packet in `status` under its
+// decode_status. Returns how many were kept. Prefetches frames ahead.
+size_t decode_batch(packet_batch batch, const decode_options& options, decoded_packet* out,
+                    std::array<uint64_t, kDecodeStatusCount>& status) noexcept;
+
 // One shard: fragment resolution + flow table, fed with decoded packets.
 class flow_shard {
  public:

@@ -299,16 +299,10 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     }
     idle.reset();
     s.received += got;
-    size_t ok = 0;
-    for (size_t i = 0; i < got; ++i) {
-      const decode_status st = decode_packet(s.views[i], opt, s.decoded[ok]);
-      ++s.status[static_cast<size_t>(st)];
-      if (st == decode_status::ok) {
-        s.decoded[ok].ts_ns = s.views[i].ts_ns;
-        s.max_ts = std::max(s.max_ts, s.views[i].ts_ns);
-        ++ok;
-      }
-    }
+    const size_t ok = decode_batch({s.views.data(), got}, opt, s.decoded.data(), s.status);
+    uint64_t newest = s.max_ts;
+    for (size_t i = 0; i < ok; ++i) newest = std::max(newest, s.decoded[i].ts_ns);
+    s.max_ts = newest;
     s.shard.process({s.decoded.data(), ok}, s.out);
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
