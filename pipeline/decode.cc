@@ -562,24 +562,35 @@ inline bool decode_plain(const packet_view& packet, decoded_packet& out) noexcep
   // Every field written once, straight from registers: no zeroing of the
   // whole struct first. `outer_first_fragment` is left as it is: it means
   // something only when has_outer_first_fragment is set, never here.
-  uint64_t w[5];
+  // Five 8-byte stores straight from registers (an array on the stack
+  // copied as 16-byte words stalled on store forwarding: perf put a third of
+  // the decoder's samples there).
+  uint64_t w0, w1, w2, w3;
   if (type == kEthIpv4) {
     uint32_t src, dst;
     std::memcpy(&src, d + ip + 12, 4);
     std::memcpy(&dst, d + ip + 16, 4);
-    w[0] = 0;  // ::ffff:a.b.c.d, as flow_key::set_v4 writes it
-    w[1] = uint64_t{0xffff0000u} | uint64_t{src} << 32;
-    w[2] = 0;
-    w[3] = uint64_t{0xffff0000u} | uint64_t{dst} << 32;
+    w0 = 0;  // ::ffff:a.b.c.d, as flow_key::set_v4 writes it
+    w1 = uint64_t{0xffff0000u} | uint64_t{src} << 32;
+    w2 = 0;
+    w3 = uint64_t{0xffff0000u} | uint64_t{dst} << 32;
   } else {
-    std::memcpy(w, d + ip + 8, 32);
+    std::memcpy(&w0, d + ip + 8, 8);
+    std::memcpy(&w1, d + ip + 16, 8);
+    std::memcpy(&w2, d + ip + 24, 8);
+    std::memcpy(&w3, d + ip + 32, 8);
   }
-  w[4] = uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{vlan} << 32 | uint64_t{proto} << 48 |
-         uint64_t{type == kEthIpv4 ? 4u : 6u} << 56;
-  static_assert(offsetof(flow_key, port_a) == 32 && offsetof(flow_key, port_b) == 34 &&
+  const uint64_t w4 = uint64_t{sport} | uint64_t{dport} << 16 | uint64_t{vlan} << 32 | uint64_t{proto} << 48 |
+                      uint64_t{type == kEthIpv4 ? 4u : 6u} << 56;
+  static_assert(sizeof(flow_key) == 40 && offsetof(flow_key, port_a) == 32 && offsetof(flow_key, port_b) == 34 &&
                 offsetof(flow_key, vlan) == 36 && offsetof(flow_key, proto) == 38 &&
                 offsetof(flow_key, ip_version) == 39);
-  std::memcpy(&out.key, w, sizeof w);
+  auto* key = reinterpret_cast<uint8_t*>(&out.key);
+  std::memcpy(key, &w0, 8);
+  std::memcpy(key + 8, &w1, 8);
+  std::memcpy(key + 16, &w2, 8);
+  std::memcpy(key + 24, &w3, 8);
+  std::memcpy(key + 32, &w4, 8);
   out.ts_ns = packet.ts_ns;
   out.ip_bytes = ip_bytes;
   out.frame_bytes = packet.wire_len;

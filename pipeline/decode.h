@@ -70,6 +70,10 @@ struct alignas(64) decoded_packet {
   // An enclosing IP layer was the first fragment of a datagram whose later
   // fragments will meter the outer flow: remember its ports for them.
   bool has_outer_first_fragment : 1 = false;
+  // Set by the multi-core dispatcher on a copy of such a packet sent to the
+  // shard that owns the outer flow, so the note reaches the shard its later
+  // fragments go to. The copy is remembered there, never metered.
+  bool note_only : 1 = false;
   // Second line: read only when frag != none or has_outer_first_fragment.
   uint32_t frag_id = 0;      // IPv4 id / IPv6 fragment identification
   fragment_note outer_first_fragment;

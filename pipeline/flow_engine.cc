@@ -3,6 +3,7 @@
 #include "pipeline/flow_engine.h"
 
 #include <algorithm>
+#include <cstdint>
 
 namespace flower {
 namespace {
@@ -50,9 +51,19 @@ flow_shard::flow_shard(const engine_config& config)
 
 void flow_shard::process(std::span<decoded_packet> batch, record_buffer& out) noexcept {
   uint64_t newest = now_ns_;
+  bool notes = false;
   for (decoded_packet& p : batch) {
-    if (p.frag != fragment_kind::none || p.has_outer_first_fragment) fragments_.resolve(p);
+    if (p.frag != fragment_kind::none || p.has_outer_first_fragment) {
+      fragments_.resolve(p);
+      notes |= p.note_only;
+    }
     newest = std::max(newest, p.ts_ns);
+  }
+  if (notes) [[unlikely]] {  // note-only copies are remembered, not metered
+    size_t kept = 0;
+    for (const decoded_packet& p : batch)
+      if (!p.note_only) batch[kept++] = p;
+    batch = batch.first(kept);
   }
   table_.update(batch, out);
   now_ns_ = newest;
@@ -80,9 +91,11 @@ size_t decode_batch(packet_batch batch, const decode_options& options, decoded_p
     // The decoder waits on the frame bytes coming from memory (a mapped
     // file, a UMEM): ask for frame i + kFramePrefetch's headers now.
     if (i + kFramePrefetch < batch.size()) {
-      const uint8_t* f = batch[i + kFramePrefetch].data;
-      __builtin_prefetch(f);
-      __builtin_prefetch(f + kFramePrefetchSpan);
+      // As an integer: an empty frame may have a null pointer, and a
+      // prefetch of any address is harmless, but null + 63 is not valid C++.
+      const auto f = reinterpret_cast<uintptr_t>(batch[i + kFramePrefetch].data);
+      __builtin_prefetch(reinterpret_cast<const void*>(f));
+      __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));
     }
     const decode_status s = decode_packet(batch[i], options, out[n]);
     if (s == decode_status::ok) [[likely]]

@@ -29,6 +29,7 @@ constexpr size_t kRingMask = 31;       // pending ring: holds 2 * kAhead + 1 pac
 static_assert(2 * kAhead < kRingMask + 1);
 constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per eviction
 constexpr uint64_t kSweepPeriodNs = kNsPerSec;
+constexpr uint64_t kNever = uint64_t{1} << 62;  // a disabled timeout, in ns
 
 struct index_slot {
   uint32_t tag;     // high 32 bits of key_hash; also gives the home slot
@@ -194,6 +195,11 @@ struct flow_table::impl {
   };
 
   flow_table_config cfg;
+  // Timeouts as offsets that never overflow a packet time: a disabled one
+  // (0 in the config) becomes ~146 years.
+  uint64_t idle_ns = cfg.idle_timeout_ns ? cfg.idle_timeout_ns : kNever;
+  uint64_t active_ns = cfg.active_timeout_ns ? cfg.active_timeout_ns : kNever;
+  uint64_t soonest_end_ns = std::min(idle_ns, cfg.tcp_linger_ns);  // nothing ends sooner after a packet
   service_ports ports;
   uint32_t max_flows;
   uint32_t slots;
@@ -408,6 +414,38 @@ struct flow_table::impl {
     set_meta(e, meta ^ kMetaInitiatorIsB);
   }
 
+  // The end that is due for `e` at `now`, if any (0 = none): of TCP end
+  // (last + linger, once FIN went both ways or RST), idle (last + idle) and
+  // active (first + active), the one whose deadline came first. Choosing by
+  // deadline rather than by the order of the checks makes the reason the
+  // same whenever the flow is looked at: on its next packet, in any sweep
+  // slice, under any shard layout.
+  uint8_t due(const flow_entry& e, uint64_t now) const noexcept {
+    uint64_t first_deadline = UINT64_MAX;
+    uint8_t reason = 0;
+    const auto consider = [&](uint64_t deadline, end_reason r) {
+      if (deadline <= now && deadline < first_deadline) first_deadline = deadline, reason = static_cast<uint8_t>(r);
+    };
+    if (tcp_ended(e)) consider(e.last_ns + cfg.tcp_linger_ns, end_reason::tcp_end);
+    consider(e.last_ns + idle_ns, end_reason::idle);
+    consider(e.first_ns + active_ns, end_reason::active);
+    return reason;
+  }
+
+  // A packet for an existing flow: close the record first if it is due, or
+  // if the flow ended and a new SYN reopens the 5-tuple.
+  void end_if_due(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+    uint8_t r = due(e, d.ts_ns);
+    if (r == 0 && tcp_ended(e) && (d.tcp_flags & (kSyn | kAck)) == kSyn) r = static_cast<uint8_t>(end_reason::tcp_end);
+    if (r == 0) return;
+    const auto reason = static_cast<end_reason>(r);
+    export_record(e, reason, out);
+    if (reason == end_reason::active)
+      restart_record(e, d.ts_ns);
+    else
+      start_flow(e, p, d);
+  }
+
   // Lookup and update for one packet. The stage-2 hint saves the probe
   // when its entry holds this very key: keys are unique in the table and a
   // free entry's key has ip_version 0, so that is the flow, whatever
@@ -422,17 +460,11 @@ struct flow_table::impl {
     } else {
       flow_entry& e = pool[entry];
       const uint64_t now = d.ts_ns;
-      if (cfg.idle_timeout_ns != 0 && since(now, e.last_ns) >= cfg.idle_timeout_ns) {
-        export_record(e, end_reason::idle, out);
-        start_flow(e, p, d);
-      } else if (tcp_ended(e) &&
-                 (since(now, e.last_ns) >= cfg.tcp_linger_ns || (d.tcp_flags & (kSyn | kAck)) == kSyn)) {
-        export_record(e, end_reason::tcp_end, out);
-        start_flow(e, p, d);
-      } else if (cfg.active_timeout_ns != 0 && since(now, e.first_ns) >= cfg.active_timeout_ns) {
-        export_record(e, end_reason::active, out);
-        restart_record(e, now);
-      }
+      // One test for the common case (nothing can be due yet, not a SYN);
+      // end_if_due makes the exact decision.
+      if (now >= e.last_ns + soonest_end_ns || now >= e.first_ns + active_ns || (d.tcp_flags & kSyn) != 0)
+          [[unlikely]]
+        end_if_due(e, p, d, out);
     }
     account(pool[entry], p, d, out);
   }
@@ -505,23 +537,19 @@ struct flow_table::impl {
   bool sweep_one(uint32_t entry, uint64_t now, record_buffer& out) noexcept {
     flow_entry& e = pool[entry];
     if (e.key.ip_version == 0) return false;
-    if (cfg.idle_timeout_ns != 0 && since(now, e.last_ns) >= cfg.idle_timeout_ns) {
-      remove(entry, end_reason::idle, out);
+    const uint8_t r = due(e, now);
+    if (r == 0) return false;
+    if (r != static_cast<uint8_t>(end_reason::active)) {
+      remove(entry, static_cast<end_reason>(r), out);
       return true;
     }
-    if (tcp_ended(e) && since(now, e.last_ns) >= cfg.tcp_linger_ns) {
-      remove(entry, end_reason::tcp_end, out);
+    if (record_empty(e)) {  // silent for a whole active period: forget it
+      index_erase(entry);
+      release(entry);
       return true;
     }
-    if (cfg.active_timeout_ns != 0 && since(now, e.first_ns) >= cfg.active_timeout_ns) {
-      if (record_empty(e)) {  // silent for a whole active period: forget it
-        index_erase(entry);
-        release(entry);
-        return true;
-      }
-      export_record(e, end_reason::active, out);
-      restart_record(e, now);
-    }
+    export_record(e, end_reason::active, out);
+    restart_record(e, now);
     return false;
   }
 

@@ -36,6 +36,10 @@ fragment_cache::fragment_cache(uint32_t slots, uint64_t ttl_ns)
     : slots_(std::max<uint32_t>(kWays, (slots + kWays - 1) / kWays * kWays)), ttl_ns_(ttl_ns) {}
 
 void fragment_cache::resolve(decoded_packet& packet) noexcept {
+  if (packet.note_only) {  // counted where the packet itself is metered
+    remember(packet.outer_first_fragment, packet.ts_ns);
+    return;
+  }
   if (packet.has_outer_first_fragment) {
     remember(packet.outer_first_fragment, packet.ts_ns);
     ++counters_.first;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_arena.h>
 #include <thread>
 
@@ -148,7 +149,9 @@ struct front_batch {
   std::array<decoded_packet, kPipelineBatch> decoded;
   std::array<decode_status, kPipelineBatch> status;
   std::array<uint32_t, kPipelineBatch> shard;
-  std::array<uint16_t, kPipelineBatch> order;  // ok packets grouped by shard, in arrival order
+  // ok packets grouped by shard, in arrival order; kNoteCopy marks a
+  // note-only copy for the outer flow's shard (at most one per packet).
+  std::array<uint16_t, 2 * kPipelineBatch> order;
   std::vector<uint32_t> begin;                 // order[begin[s] .. begin[s+1]) go to shard s
   std::vector<uint32_t> cursor;
   handoff edge;  // orders the filters' accesses to this token
@@ -190,6 +193,18 @@ struct parallel_engine::impl {
   void live_idle(shard_state& s, uint64_t& last_tick) noexcept;
 };
 
+constexpr uint16_t kNoteCopy = 0x8000;
+static_assert(kPipelineBatch < kNoteCopy);
+
+// The shard owning the outer flow of a packet that carries an outer
+// first-fragment note, if not the packet's own: later fragments of that
+// outer datagram carry the outer key and go there.
+inline bool note_goes_elsewhere(const decoded_packet& d, uint32_t own, unsigned n, uint32_t& other) noexcept {
+  if (!d.has_outer_first_fragment) return false;
+  other = shard_index(shard_hash(d.outer_first_fragment.key), n);
+  return other != own;
+}
+
 // Parallel stage: decode, hash, then a counting sort of packet indexes by
 // shard so the dispatcher copies each shard's packets in one run.
 void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
@@ -203,13 +218,21 @@ void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
     if (b.status[i] != decode_status::ok) continue;
     b.shard[i] = shard_index(shard_hash(b.decoded[i].key), n);
     ++b.begin[b.shard[i] + 1];
+    uint32_t other;
+    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, other)) [[unlikely]]
+      ++b.begin[other + 1];
   }
   for (unsigned s = 0; s < n; ++s) {
     b.begin[s + 1] += b.begin[s];
     b.cursor[s] = b.begin[s];
   }
-  for (size_t i = 0; i < b.n; ++i)
-    if (b.status[i] == decode_status::ok) b.order[b.cursor[b.shard[i]]++] = static_cast<uint16_t>(i);
+  for (size_t i = 0; i < b.n; ++i) {
+    if (b.status[i] != decode_status::ok) continue;
+    b.order[b.cursor[b.shard[i]]++] = static_cast<uint16_t>(i);
+    uint32_t other;
+    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, other)) [[unlikely]]
+      b.order[b.cursor[other]++] = static_cast<uint16_t>(i | kNoteCopy);
+  }
 }
 
 // Serial stage, in source order: count, then copy each shard's packets into
@@ -229,13 +252,18 @@ void parallel_engine::impl::dispatch(front_batch& b) noexcept {
       std::span<decoded_packet> slots = ring.reserve(end - at);
       if (slots.empty()) {
         if (config.live) {
-          ring_full[s] += end - at;
+          for (; at < end; ++at) ring_full[s] += (b.order[at] & kNoteCopy) == 0;  // copies are not packets
           break;
         }
         wait.wait();
         continue;
       }
-      for (size_t k = 0; k < slots.size(); ++k) slots[k] = b.decoded[b.order[at + k]];
+      for (size_t k = 0; k < slots.size(); ++k) {
+        const uint16_t o = b.order[at + k];
+        slots[k] = b.decoded[o & ~kNoteCopy];
+        if (o & kNoteCopy) [[unlikely]]
+          slots[k].note_only = true;
+      }
       ring.commit(slots.size());
       at += static_cast<uint32_t>(slots.size());
     }
@@ -384,7 +412,10 @@ void parallel_engine::run_single(source_ref src) {
       tbb::make_filter<void, front_batch*>(tbb::filter_mode::serial_in_order, read_batch) &
       tbb::make_filter<front_batch*, front_batch*>(tbb::filter_mode::parallel, decode_batch) &
       tbb::make_filter<front_batch*, void>(tbb::filter_mode::serial_in_order, dispatch_batch);
-  tbb::task_arena arena(static_cast<int>(m.config.decode_threads ? m.config.decode_threads : m.n));
+  // No more arena slots than the machine has cores: TBB would not fill them
+  // (it warns on stderr), and more decoders than cores only contend.
+  const int wanted = static_cast<int>(m.config.decode_threads ? m.config.decode_threads : m.n);
+  tbb::task_arena arena(std::max(1, std::min(wanted, tbb::info::default_concurrency())));
   filters_built();
   arena.execute([&] { tbb::parallel_pipeline(kMaxBatchesInFlight, chain); });
   // The calling thread reads the serial filters' counters after this.

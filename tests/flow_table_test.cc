@@ -357,6 +357,34 @@ TEST(FlowTableExpiry, FinBothWaysBySweep) {
   EXPECT_EQ(h.records()[0].reason, end_reason::tcp_end);
 }
 
+// The reason is the end whose deadline came first, not the first check
+// that matches: a FIN-ended flow first looked at long after both its linger
+// (2 s) and the idle timeout (30 s) is still tcp_end, on a packet or in a
+// sweep, so a later look (another shard layout, a later sweep slice) cannot
+// change it.
+TEST(FlowTableExpiry, EarliestDeadlineNamesTheReason) {
+  for (bool by_packet : {true, false}) {
+    harness h;
+    h.feed({tcp("10.0.0.9", 40000, "10.0.0.1", 80).flags(FIN | ACK).at(T0),
+            tcp("10.0.0.1", 80, "10.0.0.9", 40000).flags(FIN | ACK).at(T0 + sec(1))});
+    if (by_packet)
+      h.feed(tcp("10.0.0.9", 40000, "10.0.0.1", 80).flags(ACK).at(T0 + sec(100)));
+    else
+      h.expire(T0 + sec(100));
+    ASSERT_FALSE(h.records().empty()) << by_packet;
+    EXPECT_EQ(h.records()[0].reason, end_reason::tcp_end) << by_packet;
+  }
+  // An open flow past both its idle (last + 30 s) and active (first + 40 s)
+  // deadlines: idle came first.
+  flow_table_config c = default_config();
+  c.active_timeout_ns = sec(40);
+  harness h(c);
+  h.feed({udp("10.0.0.9", 5000, "10.0.0.1", 6000).at(T0), udp("10.0.0.9", 5000, "10.0.0.1", 6000).at(T0 + sec(5))});
+  h.expire(T0 + sec(60));
+  ASSERT_EQ(h.records().size(), 1u);
+  EXPECT_EQ(h.records()[0].reason, end_reason::idle);
+}
+
 TEST(FlowTableExpiry, RstThenNewSynReopensImmediately) {
   harness h;
   h.feed({tcp("10.0.0.9", 40000, "10.0.0.1", 80).flags(SYN).at(T0),
