@@ -80,7 +80,19 @@ struct alignas(64) decoded_packet {
 };
 static_assert(offsetof(decoded_packet, frag_id) == 64, "the flow table's fields fill exactly one cache line");
 
-decode_status decode_packet(const packet_view& packet, const decode_options& options,
-                            decoded_packet& out) noexcept;
+namespace detail {
+// Everything decode_plain does not take: every link type, stack and tunnel.
+decode_status decode_general(const packet_view& packet, const decode_options& options, decoded_packet& out) noexcept;
+inline bool decode_plain(const packet_view& packet, decoded_packet& out) noexcept;  // detail/decode_plain.h
+}  // namespace detail
+
+inline decode_status decode_packet(const packet_view& packet, const decode_options& options,
+                                   decoded_packet& out) noexcept {
+  if (detail::decode_plain(packet, out)) [[likely]]
+    return decode_status::ok;
+  return detail::decode_general(packet, options, out);
+}
 
 }  // namespace flower
+
+#include "pipeline/detail/decode_plain.h"  // decode_plain, inline

@@ -221,7 +221,7 @@ struct flow_table::impl {
   uint32_t next(uint32_t s) const noexcept { return s + 1 == slots ? 0 : s + 1; }
 
   // The entry holding `key`, or UINT32_MAX. Probing stops at an empty slot.
-  uint32_t find(const pending& p) const noexcept {
+  [[gnu::noinline]] uint32_t find(const pending& p) const noexcept {
     for (uint32_t s = p.home;; s = next(s)) {
       const index_slot x = index[s];
       if (x.entry1 == 0) return UINT32_MAX;
@@ -229,7 +229,7 @@ struct flow_table::impl {
     }
   }
 
-  void index_insert(uint32_t tag, uint32_t home, uint32_t entry) noexcept {
+  [[gnu::noinline]] void index_insert(uint32_t tag, uint32_t home, uint32_t entry) noexcept {
     uint32_t s = home;
     while (index[s].entry1 != 0) s = next(s);
     index[s] = index_slot{tag, entry + 1};
@@ -272,7 +272,7 @@ struct flow_table::impl {
   }
 
   // A free entry, evicting the least recently seen of a sample when full.
-  uint32_t allocate(record_buffer& out) noexcept {
+  [[gnu::noinline]] uint32_t allocate(record_buffer& out) noexcept {
     uint32_t entry;
     if (free_head != 0) {
       entry = free_head - 1;
@@ -319,7 +319,7 @@ struct flow_table::impl {
     r.reason = reason;
   }
 
-  void export_record(const flow_entry& e, end_reason reason, record_buffer& out) noexcept {
+  [[gnu::noinline]] void export_record(const flow_entry& e, end_reason reason, record_buffer& out) noexcept {
     if (record_empty(e)) return;  // its packets went out with the previous record
     flow_record r;
     fill_record(e, reason, r);
@@ -354,8 +354,15 @@ struct flow_table::impl {
     ++counters.flows_created;
   }
 
+  // A counter would overflow: export what the record holds, continue.
+  [[gnu::noinline]] void split_record(flow_entry& e, uint64_t now, record_buffer& out) noexcept {
+    export_record(e, end_reason::active, out);
+    restart_record(e, now);
+  }
+
   // Add one packet to its flow's current record.
-  void account(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+  [[gnu::always_inline]] void account(flow_entry& e, const pending& p, const decoded_packet& d,
+                                       record_buffer& out) noexcept {
     int dir = p.swapped == initiator_is_b(e) ? 0 : 1;
     const uint8_t flags = d.tcp_flags;
     if (e.key.proto == kTcp && (flags & kSyn) && !((e.bytes[0] | e.bytes[1]) & (uint64_t{kSyn} << 56))) {
@@ -365,10 +372,8 @@ struct flow_table::impl {
       if (dir != want) swap_directions(e), dir = want;
     }
     if (e.packets[dir] >= cfg.max_record_packets || ip_octets(e, dir) > kBytesMask - d.ip_bytes ||
-        frame_octets(e, dir) > kFrameMask - d.frame_bytes) {
-      export_record(e, end_reason::active, out);
-      restart_record(e, d.ts_ns);
-    }
+        frame_octets(e, dir) > kFrameMask - d.frame_bytes) [[unlikely]]
+      split_record(e, d.ts_ns, out);
     if (record_empty(e)) {
       e.first_ns = e.last_ns = d.ts_ns;
       if (dir == 0 && (e.key.proto == kIcmp || e.key.proto == kIcmpv6)) set_icmp(e, d.icmp_type_code);
@@ -385,7 +390,7 @@ struct flow_table::impl {
   }
 
   // The first non-zero SPI per direction, and the first tunnel of the flow.
-  void note_spi_tunnel(flow_entry& e, int dir, const decoded_packet& d) noexcept {
+  [[gnu::noinline]] void note_spi_tunnel(flow_entry& e, int dir, const decoded_packet& d) noexcept {
     uint8_t meta = meta_of(e);
     if (d.spi != 0) {
       auto& spi = spis[static_cast<size_t>(&e - &pool[0])];
@@ -400,7 +405,7 @@ struct flow_table::impl {
   }
 
   // Swap what each direction counted and flip the initiator.
-  void swap_directions(flow_entry& e) noexcept {
+  [[gnu::noinline]] void swap_directions(flow_entry& e) noexcept {
     std::swap(e.packets[0], e.packets[1]);
     std::swap(e.bytes[0], e.bytes[1]);  // octets and TCP flags together
     const uint64_t f0 = e.frame[0], f1 = e.frame[1];
@@ -434,7 +439,7 @@ struct flow_table::impl {
 
   // A packet for an existing flow: close the record first if it is due, or
   // if the flow ended and a new SYN reopens the 5-tuple.
-  void end_if_due(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+  [[gnu::noinline]] void end_if_due(flow_entry& e, const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
     uint8_t r = due(e, d.ts_ns);
     if (r == 0 && tcp_ended(e) && (d.tcp_flags & (kSyn | kAck)) == kSyn) r = static_cast<uint8_t>(end_reason::tcp_end);
     if (r == 0) return;
@@ -450,9 +455,24 @@ struct flow_table::impl {
   // when its entry holds this very key: keys are unique in the table and a
   // free entry's key has ip_version 0, so that is the flow, whatever
   // happened to the index since. Otherwise, and for new flows, a full find.
-  void apply(const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
-    uint32_t entry = p.hint != UINT32_MAX && keys_equal(pool[p.hint].key, p.key) ? p.hint : UINT32_MAX;
-    if (entry == UINT32_MAX) entry = find(p);
+  [[gnu::always_inline]] void apply(const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+    if (p.hint == UINT32_MAX || !keys_equal(pool[p.hint].key, p.key)) [[unlikely]] {
+      apply_slow(p, d, out);
+      return;
+    }
+    flow_entry& e = pool[p.hint];
+    // One test for the common case (nothing can be due yet, not a SYN);
+    // end_if_due makes the exact decision.
+    const uint64_t now = d.ts_ns;
+    if (now >= e.last_ns + soonest_end_ns || now >= e.first_ns + active_ns || (d.tcp_flags & kSyn) != 0)
+        [[unlikely]]
+      end_if_due(e, p, d, out);
+    account(e, p, d, out);
+  }
+
+  // No usable hint: probe the index; a new flow if the key is not there.
+  [[gnu::noinline]] void apply_slow(const pending& p, const decoded_packet& d, record_buffer& out) noexcept {
+    uint32_t entry = find(p);
     if (entry == UINT32_MAX) {
       entry = allocate(out);
       index_insert(p.tag, p.home, entry);
@@ -460,10 +480,7 @@ struct flow_table::impl {
     } else {
       flow_entry& e = pool[entry];
       const uint64_t now = d.ts_ns;
-      // One test for the common case (nothing can be due yet, not a SYN);
-      // end_if_due makes the exact decision.
       if (now >= e.last_ns + soonest_end_ns || now >= e.first_ns + active_ns || (d.tcp_flags & kSyn) != 0)
-          [[unlikely]]
         end_if_due(e, p, d, out);
     }
     account(pool[entry], p, d, out);
