@@ -75,7 +75,7 @@ struct alignas(64) decoded_packet {
   // fragments go to. The copy is remembered there, never metered.
   bool note_only : 1 = false;
   // Second line: read only when frag != none or has_outer_first_fragment.
-  uint32_t frag_id = 0;      // IPv4 id / IPv6 fragment identification
+  uint32_t frag_id = 0;      // IPv4 id / IPv6 fragment identification; valid when frag != none
   fragment_note outer_first_fragment;
 };
 static_assert(offsetof(decoded_packet, frag_id) == 64, "the flow table's fields fill exactly one cache line");

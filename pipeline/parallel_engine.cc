@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <oneapi/tbb/parallel_pipeline.h>
@@ -194,6 +196,7 @@ struct parallel_engine::impl {
 };
 
 constexpr uint16_t kNoteCopy = 0x8000;
+constexpr size_t kDecodedHotBytes = offsetof(decoded_packet, frag_id);
 static_assert(kPipelineBatch < kNoteCopy);
 
 // The shard owning the outer flow of a packet that carries an outer
@@ -260,9 +263,14 @@ void parallel_engine::impl::dispatch(front_batch& b) noexcept {
       }
       for (size_t k = 0; k < slots.size(); ++k) {
         const uint16_t o = b.order[at + k];
-        slots[k] = b.decoded[o & ~kNoteCopy];
-        if (o & kNoteCopy) [[unlikely]]
-          slots[k].note_only = true;
+        const decoded_packet& d = b.decoded[o & ~kNoteCopy];
+        if (d.frag == fragment_kind::none && !d.has_outer_first_fragment) [[likely]] {
+          // The first cache line is all that is read of such a packet.
+          std::memcpy(static_cast<void*>(&slots[k]), &d, kDecodedHotBytes);
+        } else {
+          slots[k] = d;
+          if (o & kNoteCopy) slots[k].note_only = true;
+        }
       }
       ring.commit(slots.size());
       at += static_cast<uint32_t>(slots.size());
