@@ -60,6 +60,7 @@ class flow_shard {
   void finish(record_buffer& out) noexcept;  // export all, end_reason::shutdown
 
   const flow_table& table() const noexcept { return table_; }
+  uint64_t now_ns() const noexcept { return now_ns_; }  // newest packet (or tick) time seen
   const fragment_cache& fragments() const noexcept { return fragments_; }
 
  private:

@@ -137,7 +137,6 @@ struct alignas(kCacheLine) shard_state {
   spsc_ring<decoded_packet> ring;  // single-queue mode: dispatcher -> worker
   // Multi-queue mode: written by this shard's worker only.
   uint64_t received = 0;
-  uint64_t max_ts = 0;
   std::array<uint64_t, kDecodeStatusCount> status{};
   std::array<packet_view, kPipelineBatch> views;
   std::array<decoded_packet, kPipelineBatch> decoded;
@@ -336,9 +335,6 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     idle.reset();
     s.received += got;
     const size_t ok = decode_batch({s.views.data(), got}, opt, s.decoded.data(), s.status);
-    uint64_t newest = s.max_ts;
-    for (size_t i = 0; i < ok; ++i) newest = std::max(newest, s.decoded[i].ts_ns);
-    s.max_ts = newest;
     s.shard.process({s.decoded.data(), ok}, s.out);
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
@@ -445,7 +441,7 @@ void parallel_engine::finish() {
   if (m.finished) return;
   m.finished = true;
   uint64_t now = m.max_ts;
-  for (auto& s : m.shards) now = std::max(now, s->max_ts);
+  for (auto& s : m.shards) now = std::max(now, s->shard.now_ns());
   for (auto& s : m.shards) {
     if (now != 0) s->shard.tick(now, s->out);
     s->shard.finish(s->out);
