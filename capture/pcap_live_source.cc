@@ -23,7 +23,10 @@ struct pcap_live_source::impl {
   pcap_handle handle;
   link_type link = link_type::ethernet;
   int fd = -1;
-  std::vector<uint8_t> arena;  // copies of the current batch's frames
+  std::vector<std::vector<uint8_t>> arenas;  // copies of the last held_batches batches' frames
+  size_t next_arena = 0;
+  uint8_t* arena = nullptr;                  // this batch's
+  size_t arena_bytes = 0;
   size_t snaplen = 262144;
   uint64_t delivered = 0;
   std::string warning;
@@ -37,7 +40,7 @@ struct pcap_live_source::impl {
   static void on_frame(u_char* user, const pcap_pkthdr* h, const u_char* data) noexcept {
     auto* self = reinterpret_cast<impl*>(user);
     const size_t len = std::min<size_t>(h->caplen, self->snaplen);
-    uint8_t* dst = self->arena.data() + self->used;
+    uint8_t* dst = self->arena + self->used;
     std::memcpy(dst, data, len);
     self->batch_out[self->batch_n++] =
         packet_view{dst, static_cast<uint32_t>(len), h->len,
@@ -47,16 +50,19 @@ struct pcap_live_source::impl {
     self->batch_out[self->batch_n - 1].link = self->link;
     self->used += len;
     // Stop the dispatch while a maximal (snaplen) frame still fits.
-    if (self->arena.size() - self->used < self->snaplen) pcap_breakloop(self->handle.get());
+    if (self->arena_bytes - self->used < self->snaplen) pcap_breakloop(self->handle.get());
   }
 
   size_t take(std::span<packet_view> out) noexcept {
     batch_out = out;
     batch_n = 0;
     used = 0;
+    arena = arenas[next_arena].data();
+    next_arena = (next_arena + 1) % arenas.size();
     // -2 (breakloop) still delivered batch_n frames; -1 is an error: nothing more to read.
     pcap_dispatch(handle.get(), static_cast<int>(out.size()), on_frame, reinterpret_cast<u_char*>(this));
     delivered += batch_n;
+    if (batch_n == 0) next_arena = (next_arena + arenas.size() - 1) % arenas.size();  // unused: reuse it
     return batch_n;
   }
 };
@@ -92,7 +98,11 @@ pcap_live_source pcap_live_source::open(const pcap_live_config& config) {
   const int dlt = pcap_datalink(h);
   p->link = (dlt == DLT_RAW || dlt == 14) ? link_type::raw : static_cast<link_type>(dlt);
   p->snaplen = config.snaplen;
-  p->arena.resize(std::max<size_t>(kArenaBytes, 2 * size_t{config.snaplen}));
+  // One arena holds a batch; rotated ones are smaller (several are live at once).
+  const size_t per_arena = config.held_batches > 1 ? kArenaBytes / 4 : kArenaBytes;
+  p->arena_bytes = std::max<size_t>(per_arena, 2 * size_t{config.snaplen});
+  p->arenas.resize(std::max<uint32_t>(1, config.held_batches));
+  for (auto& a : p->arenas) a.resize(p->arena_bytes);
   return pcap_live_source(std::move(p));
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 // pcap_live_source: libpcap live capture (the fallback front end, and the
 // one for devices without XDP). Frames are copied out of libpcap's ring into
-// an arena owned by the source, so views stay valid until release_batch().
+// an arena owned by the source, so views stay valid until release_batch(),
+// or, with held_batches = N > 1, until N more batches were taken (what
+// parallel_engine::run() needs: it decodes several batches at once).
 //
 //   pcap_live_config cfg{.device = "eth0", .filter = "tcp"};
 //   pcap_live_source src = pcap_live_source::open(cfg);   // throws capture_error
@@ -30,6 +32,7 @@ struct pcap_live_config {
   uint32_t buffer_bytes = 64u << 20;   // kernel ring (pcap_set_buffer_size)
   bool promiscuous = true;
   bool immediate = true;               // deliver without waiting for a full block
+  uint32_t held_batches = 1;           // arenas rotated: a batch's views outlive N - 1 later batches
 };
 
 struct pcap_live_stats {
@@ -48,6 +51,8 @@ class pcap_live_source {
   ~pcap_live_source();
 
   size_t next_batch(std::span<packet_view> out, int timeout_ms) noexcept;
+  // The parallel_engine Source shape: waits up to 1 ms when nothing is ready.
+  size_t next_batch(std::span<packet_view> out) noexcept { return next_batch(out, 1); }
   void release_batch() noexcept;
 
   link_type link() const noexcept;

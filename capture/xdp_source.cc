@@ -9,10 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 
@@ -65,6 +67,7 @@ xdp_source xdp_source::open(const xdp_source_config& config) {
   const unsigned ifindex = if_nametoindex(config.device.c_str());
   if (ifindex == 0) throw std::system_error(errno, std::generic_category(), "no such device " + config.device);
 
+  validate_queues(config.device, config.queues);  // before anything is attached
   auto p = std::make_unique<impl>();
   // UMEM pages are locked: raise RLIMIT_MEMLOCK if we may (CAP_SYS_RESOURCE);
   // with CAP_IPC_LOCK the limit does not apply anyway.
@@ -108,6 +111,17 @@ xdp_source xdp_source::open(const xdp_source_config& config) {
     try {
       queue = create_with_retry(o);
     } catch (const std::system_error& e) {
+      if (config.zero_copy == zero_copy_request::on) {
+        const int err = e.code().value();
+        throw std::runtime_error(
+            "--zero-copy on: " + config.device + " queue " + std::to_string(q) +
+            " cannot bind in zero-copy mode: " + e.code().message() +
+            (err == EOPNOTSUPP || err == EINVAL
+                 ? std::string(p->info.native ? " (the driver has no AF_XDP zero-copy; veth never has)"
+                                              : " (generic XDP never has zero-copy)")
+                 : std::string()) +
+            "; use --zero-copy auto or off");
+      }
       if (config.zero_copy != zero_copy_request::auto_select) throw;
       p->info.notes += "queue " + std::to_string(q) + ": zero-copy unavailable (" +
                        e.code().message() + "), using copy mode\n";
@@ -142,6 +156,59 @@ void xdp_source::release_batch() noexcept {
   for (auto& q : impl_->queues) q->release();
 }
 
+std::vector<xdp_queue_group> xdp_source::split(size_t groups, uint32_t hold) {
+  const size_t nq = impl_->queues.size();
+  groups = std::clamp<size_t>(groups, 1, std::max<size_t>(nq, 1));
+  std::vector<xdp_queue_group> out(groups);
+  for (size_t i = 0; i < nq; ++i) {
+    xdp_queue_group& g = out[i % groups];
+    g.queues_.push_back(impl_->queues[i].get());
+    g.fds_.push_back({impl_->queues[i]->fd(), POLLIN, 0});
+    g.ids_.push_back(impl_->queues[i]->queue_id());
+  }
+  for (xdp_queue_group& g : out) g.hold_ = std::clamp<uint32_t>(hold, 1, xdp_queue_group::kMaxHold);
+  return out;
+}
+
+size_t xdp_source::queue_count() const noexcept { return impl_->queues.size(); }
+
+size_t xdp_queue_group::next_batch(std::span<packet_view> out) noexcept {
+  // The consumer is done with the batch `hold_` calls old: back to the fill ring.
+  while (held_n_ >= hold_) {
+    const held_batch& b = held_[held_head_];
+    queues_[b.queue]->release(b.frames);
+    held_head_ = (held_head_ + 1) % kMaxHold;
+    --held_n_;
+  }
+  // Spin over empty rings for a while (a busy queue refills at once), then
+  // sleep in poll(), which also services need_wakeup on the fill rings.
+  constexpr unsigned kSpinsBeforePoll = 64;
+  constexpr int kPollMs = 1;
+  const size_t nq = queues_.size();
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const uint64_t ts = realtime_ns();  // one clock read per batch
+    // One queue per batch, so a held batch is released on one queue.
+    for (size_t k = 0; k < nq; ++k) {
+      const size_t qi = (next_ + k) % nq;
+      const size_t n = queues_[qi]->peek(out, ts);
+      if (n == 0) continue;
+      next_ = (qi + 1) % nq;
+      held_[(held_head_ + held_n_) % kMaxHold] = {static_cast<uint32_t>(qi), static_cast<uint32_t>(n)};
+      ++held_n_;
+      empty_polls_ = 0;
+      return n;
+    }
+    if (attempt == 1 || ++empty_polls_ < kSpinsBeforePoll) return 0;
+    if (::poll(fds_.data(), fds_.size(), kPollMs) <= 0) return 0;
+  }
+  return 0;
+}
+
+void xdp_queue_group::release_batch() noexcept {
+  for (detail::xsk_queue* q : queues_) q->release();
+  held_head_ = held_n_ = 0;
+}
+
 const xdp_source_info& xdp_source::info() const noexcept { return impl_->info; }
 
 std::vector<xdp_socket_stats> xdp_source::socket_stats() const {
@@ -162,29 +229,71 @@ uint32_t device_rx_queues(const std::string& device) {
   return n == 0 ? 1 : n;
 }
 
+void validate_queues(const std::string& device, const std::vector<uint32_t>& queues) {
+  if (queues.empty()) return;
+  if (if_nametoindex(device.c_str()) == 0)
+    throw std::invalid_argument("--queues: no network interface " + device);
+  const uint32_t available = device_rx_queues(device);
+  std::vector<uint32_t> seen;
+  for (uint32_t q : queues) {
+    if (q >= available)
+      throw std::invalid_argument("--queues: " + device + " has no RX queue " + std::to_string(q) + " (it has " +
+                                  std::to_string(available) + (available == 1 ? ": queue 0)" : ": queues 0-" +
+                                  std::to_string(available - 1) + ")"));
+    if (std::find(seen.begin(), seen.end(), q) != seen.end())
+      throw std::invalid_argument("--queues: queue " + std::to_string(q) + " given twice");
+    seen.push_back(q);
+  }
+}
+
+namespace {
+// One SIOCETHTOOL request on a throwaway socket; errno is kept on failure.
+bool ethtool_ioctl(const std::string& device, void* data) {
+  detail::unique_fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return false;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, device.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_data = static_cast<char*>(data);
+  return ::ioctl(sock.get(), SIOCETHTOOL, &ifr) == 0;
+}
+}  // namespace
+
+std::string set_rss_symmetric_key(const std::string& device) {
+  ethtool_rxfh head{};
+  head.cmd = ETHTOOL_GRSSH;
+  if (!ethtool_ioctl(device, &head)) return std::string("ETHTOOL_GRSSH: ") + std::strerror(errno);
+  if (head.key_size == 0) return "the device has no RSS key";
+  std::vector<uint8_t> buf(sizeof(ethtool_rxfh) + head.key_size);
+  auto* rxfh = reinterpret_cast<ethtool_rxfh*>(buf.data());
+  rxfh->cmd = ETHTOOL_SRSSH;
+  rxfh->indir_size = ETH_RXFH_INDIR_NO_CHANGE;  // keep the queue spread, change only the key
+  rxfh->key_size = head.key_size;
+  uint8_t* key = buf.data() + sizeof(ethtool_rxfh);
+  for (uint32_t i = 0; i < head.key_size; ++i) key[i] = (i & 1) ? 0x5a : 0x6d;
+  if (!ethtool_ioctl(device, rxfh)) return std::string("ETHTOOL_SRSSH: ") + std::strerror(errno);
+  return {};
+}
+
 rss_report check_rss_symmetry(const std::string& device) {
   rss_report r;
-  if (device_rx_queues(device) <= 1) {
+  const uint32_t queues = device_rx_queues(device);
+  if (queues <= 1) {
     r.note = "single RX queue: RSS not involved";
     return r;
   }
-  detail::unique_fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ifreq ifr{};
-  std::strncpy(ifr.ifr_name, device.c_str(), IFNAMSIZ - 1);
   ethtool_rxfh head{};
   head.cmd = ETHTOOL_GRSSH;
-  ifr.ifr_data = reinterpret_cast<char*>(&head);
-  if (!sock || ::ioctl(sock.get(), SIOCETHTOOL, &ifr) != 0) {
-    r.note = std::string("ETHTOOL_GRSSH failed: ") + std::strerror(errno);
+  if (!ethtool_ioctl(device, &head)) {
+    r.note = std::to_string(queues) + " RX queues but the RSS key cannot be read (ETHTOOL_GRSSH: " +
+             std::strerror(errno) + ")";
     return r;
   }
   std::vector<uint8_t> buf(sizeof(ethtool_rxfh) + head.indir_size * sizeof(uint32_t) + head.key_size);
   auto* rxfh = reinterpret_cast<ethtool_rxfh*>(buf.data());
   *rxfh = head;
   rxfh->cmd = ETHTOOL_GRSSH;
-  ifr.ifr_data = reinterpret_cast<char*>(rxfh);
-  if (::ioctl(sock.get(), SIOCETHTOOL, &ifr) != 0) {
-    r.note = std::string("ETHTOOL_GRSSH failed: ") + std::strerror(errno);
+  if (!ethtool_ioctl(device, rxfh)) {
+    r.note = std::string("RSS key cannot be read (ETHTOOL_GRSSH: ") + std::strerror(errno) + ")";
     return r;
   }
   r.checked = true;
@@ -192,16 +301,18 @@ rss_report check_rss_symmetry(const std::string& device) {
 #ifdef RXH_XFRM_SYM_XOR
   if (rxfh->input_xfrm & RXH_XFRM_SYM_XOR) {
     r.symmetric = true;
-    r.note = "hash input is symmetric-xor";
+    r.note = "RSS hash input is symmetric-xor";
     return r;
   }
 #endif
+  // Toeplitz: a key with a 16-bit period hashes (a, b) and (b, a) alike,
+  // since addresses and ports are swapped in 16-bit units.
   bool periodic = rxfh->key_size >= 4;
   for (uint32_t i = 2; i < rxfh->key_size; ++i) periodic = periodic && key[i] == key[i - 2];
   r.symmetric = periodic;
-  r.note = periodic ? "Toeplitz key repeats every 16 bits: symmetric"
-                    : "Toeplitz key is not symmetric: the two directions of a flow may land on "
-                      "different queues (set e.g. `ethtool -X DEV hkey 6d:5a:...`)";
+  r.note = periodic ? "RSS Toeplitz key repeats every 16 bits: symmetric"
+                    : "RSS Toeplitz key is not symmetric: the two directions of a flow may reach different "
+                      "queues (--rss-symmetric sets the 6d:5a key, as `ethtool -X " + device + " hkey 6d:5a:...` would)";
   return r;
 }
 

@@ -9,6 +9,18 @@
 //   engine.process({views.data(), n}, out);
 //   src.release_batch();                            // frames refill the fill ring
 //
+// Multi-core: split() the queues into one group per worker thread; each
+// group is a parallel_engine Source of its own:
+//   std::vector<xdp_queue_group> groups = src.split(workers);     // hold 1
+//   engine.run_per_queue(std::span(groups));                      // RSS symmetric
+//   std::vector<xdp_queue_group> one = src.split(1, kMaxBatchesInFlight + 1);
+//   engine.run(one[0]);                                           // software re-shard
+// A group's views stay valid until `hold` more next_batch() calls were made
+// (each call first gives back the batch `hold` calls old): 1 is how long a
+// run-to-completion worker reads them, kMaxBatchesInFlight + 1 what
+// parallel_engine::run needs. Do not mix split() groups and the source's own
+// next_batch().
+//
 // Modes: native XDP, else generic (skb) when mode is auto_select; zero-copy,
 // else copy when zero_copy is auto_select. What was obtained is in info().
 // Timestamps: one CLOCK_REALTIME read per batch (AF_XDP carries none).
@@ -16,6 +28,8 @@
 // detached and its pins removed. A program left behind by a killed sensor
 // is recognised by name (FLOWER_XDP_PROG_NAME) and replaced; any other XDP
 // program on the device makes open() refuse.
+
+#include <poll.h>
 
 #include <cstdint>
 #include <memory>
@@ -27,6 +41,10 @@
 #include "pipeline/packet.h"
 
 namespace flower {
+
+namespace detail {
+class xsk_queue;
+}
 
 enum class xdp_mode_request : uint8_t { auto_select, native, generic };
 enum class zero_copy_request : uint8_t { auto_select, on, off };
@@ -66,6 +84,36 @@ struct xdp_socket_stats {
   uint64_t fill_ring_empty_descs = 0;
 };
 
+// Some of an xdp_source's queues, read by one thread (see above). Valid
+// while the xdp_source that made it lives.
+class xdp_queue_group {
+ public:
+  static constexpr uint32_t kMaxHold = 16;
+
+  // Gives back the batch `hold` calls old, then peeks the group's queues
+  // round-robin (one queue per batch). When idle, waits in poll() for up to
+  // ~1 ms; 0 means nothing arrived.
+  size_t next_batch(std::span<packet_view> out) noexcept;
+  void release_batch() noexcept;  // give every held batch back (e.g. at stop)
+  const std::vector<uint32_t>& queue_ids() const noexcept { return ids_; }
+
+ private:
+  friend class xdp_source;
+  struct held_batch {
+    uint32_t queue = 0;  // index into queues_
+    uint32_t frames = 0;
+  };
+  std::vector<detail::xsk_queue*> queues_;
+  std::vector<pollfd> fds_;
+  std::vector<uint32_t> ids_;
+  size_t next_ = 0;
+  unsigned empty_polls_ = 0;
+  uint32_t hold_ = 1;
+  held_batch held_[kMaxHold];  // FIFO of batches not yet given back
+  uint32_t held_head_ = 0;
+  uint32_t held_n_ = 0;
+};
+
 class xdp_source {
  public:
   static xdp_source open(const xdp_source_config& config);
@@ -77,6 +125,11 @@ class xdp_source {
   size_t next_batch(std::span<packet_view> out, int timeout_ms) noexcept;
   void release_batch() noexcept;
 
+  // Queue i goes to group i % groups (groups is clamped to [1, queues]);
+  // hold (1..kMaxHold) as above.
+  std::vector<xdp_queue_group> split(size_t groups, uint32_t hold = 1);
+  size_t queue_count() const noexcept;
+
   const xdp_source_info& info() const noexcept;
   std::vector<xdp_socket_stats> socket_stats() const;
   std::vector<flower_xdp_counters> program_counters() const;  // one per possible CPU
@@ -87,8 +140,13 @@ class xdp_source {
   std::unique_ptr<impl> impl_;
 };
 
-// Number of RX queues (ETHTOOL_GCHANNELS: rx + combined), 1 if unknown.
+// Number of RX queues (the rx-N entries of /sys/class/net/DEV/queues), 1
+// if unknown.
 uint32_t device_rx_queues(const std::string& device);
+
+// Throws std::invalid_argument naming the problem when a requested queue id
+// does not exist on the device or is given twice (empty = all: fine).
+void validate_queues(const std::string& device, const std::vector<uint32_t>& queues);
 
 struct rss_report {
   bool checked = false;    // the device has >1 queue and reported its key
@@ -98,5 +156,10 @@ struct rss_report {
 // ETHTOOL_GRSSH: symmetric when the hash input is symmetric-xor or the
 // Toeplitz key repeats with a 16-bit period.
 rss_report check_rss_symmetry(const std::string& device);
+
+// ETHTOOL_SRSSH: replace the Toeplitz key by 6d:5a repeated (the indirection
+// table is left alone), which makes the hash symmetric. Returns "" on
+// success, else why it could not (e.g. "Operation not supported").
+std::string set_rss_symmetric_key(const std::string& device);
 
 }  // namespace flower

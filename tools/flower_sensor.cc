@@ -131,7 +131,11 @@ int run_file(const sensor_options& opt, record_sink& sink, sensor_stats& stats) 
     engine.run(source);
     engine.finish();
     stats.engine = engine.counters();
+    // One counter per shard ring, so the ledger names that stage even though
+    // an offline run waits instead of dropping (all zeros).
+    stats.ring_dropped = engine.ledger().ring_full;
   }
+  stats.threads = threads;
   if (file.truncated()) {
     stats.input_truncated = true;
     stats.input_error = opt.read_file + ": " + file.truncation_reason();
@@ -187,7 +191,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "xdp", "pcap"}));
   app.add_option("--xdp-mode", xdp_mode, "XDP attach mode")->check(CLI::IsMember({"auto", "native", "generic"}));
   app.add_option("--zero-copy", zero_copy, "AF_XDP zero-copy")->check(CLI::IsMember({"auto", "on", "off"}));
-  app.add_option("--queues", opt.queues, "RX queues to capture from (default: all)");
+  app.add_option("--queues", opt.queues, "RX queues to capture from, e.g. 0,1 (default: all)")
+      ->delimiter(',')
+      ->allow_extra_args(false)  // one LIST per flag: later words stay the filter expression
+      ->type_name("LIST");
+  app.add_flag("--rss-symmetric", opt.rss_symmetric, "Set the symmetric 6d:5a RSS key if the NIC's hash is not symmetric");
   app.add_option("--snaplen", opt.snaplen, "libpcap snapshot length")->capture_default_str();
   app.add_option("--buffer-size", opt.pcap_buffer_bytes, "libpcap kernel buffer in bytes")->capture_default_str();
   app.add_option("--xdp-frames", opt.xdp_frames, "UMEM frames per AF_XDP queue")->capture_default_str();
@@ -205,9 +213,10 @@ int main(int argc, char** argv) {
             return parse_ip_protocol_list(s, p, error) ? std::string() : error;
           },
           "LIST"));
-  app.add_flag("-b,--daemon", opt.daemon, "Run in the background (pidfile, log to --log or syslog)");
-  app.add_option("--pidfile", opt.pidfile, "PID file for -b");
-  app.add_option("--log", opt.log_file, "Log file for -b (default: syslog)");
+  auto* daemon_opt = app.add_flag("-b,--daemon", opt.daemon, "Run in the background (pidfile, log to --log or syslog)")
+                         ->needs(dev_opt);
+  app.add_option("--pidfile", opt.pidfile, "PID file for -b (default: /run/flower-sensor-DEV.pid)")->needs(daemon_opt);
+  app.add_option("--log", opt.log_file, "Log file for -b (default: syslog)")->needs(daemon_opt);
   app.add_option("-s,--server", opt.server, "Analysis server address for the ZeroMQ feed");
   app.add_option("filter", filter_words, "tcpdump-style filter expression")->type_name("EXPR...");
 

@@ -20,6 +20,12 @@
 //   zero-copy, then copy. What was obtained is printed per queue at start.
 // - Records are written as they expire (idle/active timeouts driven by a
 //   wall-clock tick when traffic is idle) and all remaining ones at stop.
+// - Several queues: with a symmetric RSS hash each queue runs to completion
+//   on its own thread (parallel_engine::run_per_queue); otherwise they are
+//   re-sharded in software (parallel_engine::run, or one thread), said in
+//   one line. --rss-symmetric first tries to set the 6d:5a key.
+// - -b: forks a daemon (pidfile, log to --log FILE or syslog, no terminal);
+//   the parent exits once capture runs (0) or with the daemon's error.
 //
 // run_live installs its own SIGINT/SIGTERM handlers for the duration of the
 // call (previous handlers are restored) and returns 0, or prints one line and
@@ -40,6 +46,7 @@ namespace flower {
 struct xdp_queue_counters {
   uint32_t queue_id = 0;
   bool zero_copy = false;           // XDP_OPTIONS_ZEROCOPY obtained
+  bool busy_poll = false;           // SO_PREFER_BUSY_POLL + SO_BUSY_POLL accepted
   uint64_t rx_packets = 0;          // descriptors read from the RX ring
   // getsockopt(XDP_STATISTICS)
   uint64_t rx_dropped = 0;          // kernel dropped: no UMEM frame / filtered

@@ -34,6 +34,7 @@ struct sensor_options {
   xdp_attach_mode xdp_mode = xdp_attach_mode::auto_select;
   zero_copy_mode zero_copy = zero_copy_mode::auto_select;
   std::vector<uint32_t> queues;      // --queues, empty = all
+  bool rss_symmetric = false;        // --rss-symmetric: set the 6d:5a RSS key if the hash is not symmetric
   uint32_t snaplen = 262144;         // --snaplen (pcap)
   uint32_t pcap_buffer_bytes = 64u << 20;  // --buffer-size
   uint32_t xdp_frames = 4096;        // --xdp-frames (UMEM frames per queue)
@@ -43,7 +44,7 @@ struct sensor_options {
   unsigned xdp_ip_version = 0;       // --xdp-ip-version 4|6: XDP passes only that version (0 = all)
   std::string xdp_protocols;         // --xdp-proto LIST: e.g. "udp,tcp" or "17,6" (empty = all)
   bool daemon = false;               // -b
-  std::string pidfile;               // --pidfile
+  std::string pidfile;               // --pidfile (default /run/flower-sensor-DEV.pid)
   std::string log_file;              // --log FILE (daemon), else syslog
   std::string server;                // -s ADDR (ZeroMQ feed)
 };

@@ -36,6 +36,16 @@ std::string stats_to_json(const sensor_stats& st) {
   add(s, "filtered", st.filtered);
   s += "\"malformed\":" + reasons_json(e, status_category::malformed) + ",";
   s += "\"unsupported\":" + reasons_json(e, status_category::unsupported) + ",";
+  s += "\"ring_dropped\":{";
+  add(s, "total", st.ring_dropped_total());
+  s += "\"per_ring\":[";
+  for (size_t i = 0; i < st.ring_dropped.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(st.ring_dropped[i]);
+  }
+  s += "]},";
+  add(s, "source_dropped", st.source_dropped);
+  if (st.threads != 0) add(s, "threads", st.threads);
   s += "\"fragments\":{";
   add(s, "first", e.fragments.first);
   add(s, "resolved", e.fragments.resolved);
@@ -70,6 +80,18 @@ std::string stats_summary(const sensor_stats& st) {
                 static_cast<unsigned long long>(st.filtered), static_cast<unsigned long long>(e.malformed()),
                 static_cast<unsigned long long>(e.unsupported()));
   s += line;
+  if (st.ring_dropped_total() != 0 || st.source_dropped != 0) {
+    std::snprintf(line, sizeof line, "drops: %llu at full shard rings, %llu by the capture front end (not received)\n",
+                  static_cast<unsigned long long>(st.ring_dropped_total()),
+                  static_cast<unsigned long long>(st.source_dropped));
+    s += line;
+    for (size_t i = 0; i < st.ring_dropped.size(); ++i) {
+      if (st.ring_dropped[i] == 0) continue;
+      std::snprintf(line, sizeof line, "  ring %zu: %llu dropped\n", i,
+                    static_cast<unsigned long long>(st.ring_dropped[i]));
+      s += line;
+    }
+  }
   for (size_t i = 1; i < kDecodeStatusCount; ++i) {
     if (e.status[i] == 0) continue;
     std::snprintf(line, sizeof line, "  %-11s %-18s %llu  (%s)\n",

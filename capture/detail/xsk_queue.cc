@@ -88,10 +88,11 @@ size_t xsk_queue::peek(std::span<packet_view> out, uint64_t ts_ns) noexcept {
   const uint32_t want = static_cast<uint32_t>(out.size());
   const uint32_t n = xsk_ring_cons__peek(&rx_, want, &idx);
   const uint64_t frame_mask = ~uint64_t{options_.frame_size - 1};
+  const uint32_t slot_mask = options_.frames - 1;
   for (uint32_t i = 0; i < n; ++i) {
     const xdp_desc* d = xsk_ring_cons__rx_desc(&rx_, idx + i);
     const uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
-    held_[held_count_ + i] = addr & frame_mask;
+    held_[(held_head_ + held_count_ + i) & slot_mask] = addr & frame_mask;
     out[i] = packet_view{static_cast<const uint8_t*>(xsk_umem__get_data(area_.data(), addr)), d->len,
                          d->len, ts_ns, link_type::ethernet};
   }
@@ -100,16 +101,18 @@ size_t xsk_queue::peek(std::span<packet_view> out, uint64_t ts_ns) noexcept {
   return n;
 }
 
-void xsk_queue::release() noexcept {
-  const uint32_t n = held_count_;
+void xsk_queue::release(uint32_t n) noexcept {
+  if (n > held_count_) n = held_count_;
   if (n == 0) return;
   xsk_ring_cons__release(&rx_, n);
   uint32_t idx = 0;
   // Cannot fail for long: frames in flight + frames in the fill ring <= ring size.
   while (xsk_ring_prod__reserve(&fill_, n, &idx) != n) kick_if_needed();
-  for (uint32_t i = 0; i < n; ++i) *xsk_ring_prod__fill_addr(&fill_, idx + i) = held_[i];
+  const uint32_t slot_mask = options_.frames - 1;
+  for (uint32_t i = 0; i < n; ++i) *xsk_ring_prod__fill_addr(&fill_, idx + i) = held_[(held_head_ + i) & slot_mask];
   xsk_ring_prod__submit(&fill_, n);
-  held_count_ = 0;
+  held_head_ = (held_head_ + n) & slot_mask;
+  held_count_ -= n;
   kick_if_needed();
 }
 

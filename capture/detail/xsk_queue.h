@@ -34,10 +34,13 @@ class xsk_queue {
   xsk_queue(const xsk_queue&) = delete;
   xsk_queue& operator=(const xsk_queue&) = delete;
 
-  // Peek up to out.size() received frames; they stay ours until release().
+  // Peek up to out.size() received frames; they stay ours until released.
   size_t peek(std::span<packet_view> out, uint64_t ts_ns) noexcept;
-  // Release the peeked RX descriptors and give their frames to the fill ring.
-  void release() noexcept;
+  // Release every peeked RX descriptor and give its frame to the fill ring.
+  void release() noexcept { release(held_count_); }
+  // Release the n oldest peeked frames only (RX descriptors are consumed in
+  // order), so a consumer may hold several batches at once.
+  void release(uint32_t n) noexcept;
   // Kick the kernel if the fill ring asks for a wakeup (need_wakeup).
   void kick_if_needed() noexcept;
 
@@ -58,7 +61,10 @@ class xsk_queue {
   xsk_ring_cons comp_{};
   xsk_socket* xsk_ = nullptr;
   xsk_ring_cons rx_{};
-  std::unique_ptr<uint64_t[]> held_;  // frame addresses of the peeked batch
+  // Frame addresses peeked but not released: a ring of `frames` slots (all
+  // the UMEM has), oldest at held_head_.
+  std::unique_ptr<uint64_t[]> held_;
+  uint32_t held_head_ = 0;
   uint32_t held_count_ = 0;
   uint64_t rx_packets_ = 0;
   bool zero_copy_ = false;

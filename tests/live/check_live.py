@@ -3,7 +3,11 @@
 flower-send's "basic" plan (tools/flower_send.cc) was captured live.
 
 usage: check_live.py RECORDS STATS --front-end xdp|pcap [--xdp-mode native|generic]
-                     [--ip-version 4|6] [--protos N,N...]
+                     [--ip-version 4|6] [--protos N,N...] [--queues N] [--threads N]
+                     [--repeat N]
+
+--repeat N: the plan was sent N times (same ports): every count is N times
+the plan's, still one record per flow.
 
 --ip-version / --protos: the sensor ran with the XDP pre-filter of the same
 name; only the plan's flows that pass it may be metered, and every frame of
@@ -47,11 +51,16 @@ def main():
     ap.add_argument("--xdp-mode", choices=["native", "generic"])
     ap.add_argument("--ip-version", type=int, choices=[4, 6])
     ap.add_argument("--protos", help="comma-separated IP protocol numbers")
+    ap.add_argument("--queues", type=int, default=1, help="AF_XDP sockets expected (their rx_packets are summed)")
+    ap.add_argument("--threads", type=int, help="metering threads the sensor must report")
+    ap.add_argument("--repeat", type=int, default=1, help="the plan was sent this many times")
     args = ap.parse_args()
 
+    global PLAN_FRAMES
+    PLAN_FRAMES *= args.repeat
     protos = {int(p) for p in args.protos.split(",")} if args.protos else None
     expected = {
-        key: want
+        key: tuple(args.repeat * v for v in want)
         for key, want in EXPECTED.items()
         if (protos is None or key[0] in protos)
         and (args.ip_version is None or (":" in key[1]) == (args.ip_version == 6))
@@ -90,15 +99,21 @@ def main():
         check(prog["prefiltered"] == prefiltered, f"program prefiltered {prog['prefiltered']} != {prefiltered}")
         check(prog["passed"] == prefiltered and prog["dropped"] == 0, f"program passed/dropped {prog}")
         check(prog["no_socket"] == 0 and prog["sampled_out"] == 0, f"program no_socket/sampled_out {prog}")
-        check(len(live["queues"]) == 1, f"queues {live['queues']}")
-        q = live["queues"][0]
-        check(q["rx_packets"] == kept, f"queue rx_packets {q['rx_packets']} != {kept}")
-        check(q["rx_dropped"] == 0 and q["rx_ring_full"] == 0, f"queue drops {q}")
-        check(q["zero_copy"] is False, "veth cannot do zero-copy")
+        check(len(live["queues"]) == args.queues, f"queues {live['queues']}")
+        rx = sum(q["rx_packets"] for q in live["queues"])
+        check(rx == kept, f"queue rx_packets sum {rx} != {kept}")
+        for q in live["queues"]:
+            check(q["rx_dropped"] == 0 and q["rx_ring_full"] == 0, f"queue drops {q}")
+            check(q["rx_invalid_descs"] == 0 and q["fill_ring_empty_descs"] == 0, f"queue drops {q}")
+            check(q["zero_copy"] is False and q["bind"] == "copy", "veth cannot do zero-copy")
+            check(q["xdp_mode"] == live["xdp_mode"], f"queue mode {q['xdp_mode']} != {live['xdp_mode']}")
+        check(stats["source_dropped"] == 0, f"source_dropped {stats['source_dropped']}")
     else:
         p = live["pcap"]
         check(p["ps_recv"] >= PLAN_FRAMES, f"pcap ps_recv {p['ps_recv']}")
         check(p["ps_drop"] == 0, f"pcap ps_drop {p['ps_drop']}")
+    if args.threads is not None:
+        check(stats.get("threads") == args.threads, f"threads {stats.get('threads')} != {args.threads}")
 
     if failures:
         for f in failures:

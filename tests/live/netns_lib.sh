@@ -2,6 +2,7 @@
 # for the live capture tests and bench/live-bench. Source it, then:
 #   live_setup          # creates $LIVE_NS with $LIVE_PEER inside, $LIVE_HOST outside
 #   trap live_teardown EXIT
+# LIVE_QUEUES=N (before live_setup): N RX/TX queues on both ends (default 1).
 # Addresses are the pair's own: 10.77.0.1 (host side) / 10.77.0.2 (namespace).
 # No IPv6 on either side (no DAD, no router solicitations), static neighbours,
 # so the only frames on the link are the ones the test sends.
@@ -22,7 +23,9 @@ live_setup() {
   LIVE_PEER="flvn$$"
   LIVE_TMP=$(mktemp -d /tmp/flower-live.XXXXXX)
   ip netns add "$LIVE_NS"
-  ip link add "$LIVE_HOST" type veth peer name "$LIVE_PEER" netns "$LIVE_NS"
+  local q=${LIVE_QUEUES:-1}
+  ip link add "$LIVE_HOST" numtxqueues "$q" numrxqueues "$q" type veth \
+    peer name "$LIVE_PEER" netns "$LIVE_NS" numtxqueues "$q" numrxqueues "$q"
   sysctl -qw "net.ipv6.conf.$LIVE_HOST.disable_ipv6=1"
   ip netns exec "$LIVE_NS" sysctl -qw "net.ipv6.conf.$LIVE_PEER.disable_ipv6=1" "net.ipv6.conf.lo.disable_ipv6=1"
   ip addr add 10.77.0.1/24 dev "$LIVE_HOST"
@@ -39,6 +42,7 @@ live_setup() {
 
 live_teardown() {
   local rc=$?
+  set +e  # runs from an EXIT trap, maybe under set -e: every step must run
   if [[ -n "${LIVE_SENSOR_PID:-}" ]] && kill -0 "$LIVE_SENSOR_PID" 2>/dev/null; then
     kill -KILL "$LIVE_SENSOR_PID" 2>/dev/null; wait "$LIVE_SENSOR_PID" 2>/dev/null
   fi
@@ -75,6 +79,7 @@ live_stop_sensor() {
   return $rc
 }
 
+# LIVE_SEND_PREFIX (e.g. "taskset -c 0") runs the sender under a wrapper.
 live_send_plan() {
-  ip netns exec "$LIVE_NS" "$FLOWER_SEND" --iface "$LIVE_PEER" --plan basic >/dev/null
+  ip netns exec "$LIVE_NS" ${LIVE_SEND_PREFIX:-} "$FLOWER_SEND" --iface "$LIVE_PEER" --plan basic >/dev/null
 }
