@@ -5,6 +5,12 @@
  * map), 1-in-N sampling.
  * Anything not redirected goes to the kernel stack (XDP_PASS) unless
  * drop_unmatched is set. Every decision is counted per CPU.
+ *
+ * Two entry points share the code: flower_xdp, and flower_xdp_hwts, which
+ * also asks the driver for the frame's receive timestamp (XDP metadata
+ * kfunc) and leaves it in the metadata area for user space. The kernel
+ * accepts that kfunc only in a device-bound program, so user space loads
+ * one of the two (the other is not loaded at all).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -16,6 +22,10 @@
 #include "flower_xdp_shared.h"
 
 #define MAX_VLAN_TAGS 2
+
+/* Weak: on a kernel without it, flower_xdp_hwts fails to load and user space
+ * falls back to flower_xdp; flower_xdp itself never references it. */
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md *ctx, __u64 *timestamp) __ksym __weak;
 
 const volatile struct flower_xdp_config cfg = {};
 
@@ -79,8 +89,25 @@ static __always_inline int prefilter_matches(void *data, void *data_end)
   return (cfg.protocols[ip_proto >> 3] >> (ip_proto & 7)) & 1;
 }
 
-SEC("xdp")
-int flower_xdp(struct xdp_md *ctx)
+/* The driver's receive time into the metadata area (0 if it has none). */
+static __always_inline void stamp(struct xdp_md *ctx, struct flower_xdp_counters *c)
+{
+  __u64 ts = 0;
+  if (bpf_xdp_metadata_rx_timestamp(ctx, &ts) != 0)
+    ts = 0;
+  if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct flower_xdp_meta)) != 0)
+    return;
+  struct flower_xdp_meta *m = (void *)(long)ctx->data_meta;
+  if ((void *)(m + 1) > (void *)(long)ctx->data)
+    return;
+  m->rx_timestamp_ns = ts;
+  m->reserved = 0;
+  m->magic = FLOWER_XDP_META_MAGIC;
+  if (ts)
+    c->hw_timestamped++;
+}
+
+static __always_inline int steer(struct xdp_md *ctx, const int with_timestamp)
 {
   __u32 key = 0;
   struct flower_xdp_counters *c = bpf_map_lookup_elem(&counters, &key);
@@ -100,6 +127,8 @@ int flower_xdp(struct xdp_md *ctx)
     goto unmatched_out;
   }
 
+  if (with_timestamp)
+    stamp(ctx, c);
   long action = bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
   if (action == XDP_REDIRECT) {
     c->redirected++;
@@ -115,6 +144,18 @@ unmatched_out:
   else
     c->passed++;
   return unmatched;
+}
+
+SEC("xdp")
+int flower_xdp(struct xdp_md *ctx)
+{
+  return steer(ctx, 0);
+}
+
+SEC("xdp")
+int flower_xdp_hwts(struct xdp_md *ctx)
+{
+  return steer(ctx, 1);
 }
 
 char LICENSE[] SEC("license") = "GPL";

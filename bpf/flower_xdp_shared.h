@@ -24,8 +24,12 @@ typedef uint64_t flower_u64;
 #define FLOWER_STATIC_ASSERT _Static_assert
 #endif
 
-/* Name the kernel reports for our program; how a restart recognises it. */
+/* Names the kernel reports for our programs; how a restart recognises them.
+ * flower_xdp_hwts is the same program plus the XDP metadata timestamp: it
+ * is loaded device-bound (the kernel allows metadata kfuncs only there) and
+ * attached in native mode when the driver takes it. 15 characters at most. */
 #define FLOWER_XDP_PROG_NAME "flower_xdp"
+#define FLOWER_XDP_HWTS_PROG_NAME "flower_xdp_hwts"
 /* Pins live under FLOWER_XDP_PIN_ROOT/<ifname>/{prog,xsks,counters}. */
 #define FLOWER_XDP_PIN_ROOT "/sys/fs/bpf/flower"
 /* Upper bound on RX queues (XSKMAP size). */
@@ -61,8 +65,20 @@ struct flower_xdp_counters {
   flower_u64 prefiltered; /* subset of passed+dropped: IP version / protocol */
   flower_u64 sampled_out; /* subset of passed+dropped: 1-in-N sampling */
   flower_u64 no_socket;   /* subset of passed: no socket bound on the queue */
-  flower_u64 reserved;
+  flower_u64 hw_timestamped; /* flower_xdp_hwts: redirected with a non-zero driver timestamp */
 };
 FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_counters) == 64, "one cache line per CPU");
+
+/* What flower_xdp_hwts writes in the XDP metadata area, just before the
+ * frame's first byte (AF_XDP copies it into the UMEM frame with the packet).
+ * User space checks `magic` and clears it when it gives the frame back, so a
+ * stale area from an earlier use of the frame is never taken for new data. */
+#define FLOWER_XDP_META_MAGIC 0x464c5754u /* "FLWT" */
+struct flower_xdp_meta {
+  flower_u64 rx_timestamp_ns; /* driver's receive time, 0 = it gave none */
+  flower_u32 reserved;
+  flower_u32 magic;           /* FLOWER_XDP_META_MAGIC; last, right before the frame */
+};
+FLOWER_STATIC_ASSERT(sizeof(struct flower_xdp_meta) == 16, "metadata size is a multiple of 4, at most 32");
 
 #endif /* FLOWER_XDP_SHARED_H */

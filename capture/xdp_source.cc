@@ -87,9 +87,11 @@ xdp_source xdp_source::open(const xdp_source_config& config) {
   req.ifindex = static_cast<int>(ifindex);
   req.try_native = config.mode != xdp_mode_request::generic;
   req.try_generic = config.mode != xdp_mode_request::native;
+  req.rx_timestamps = config.hw_timestamps;
   req.config = config.prefilter;
   p->program = detail::xdp_program_attachment::attach(req);
   p->info.native = p->program.native();
+  p->info.hw_timestamps = p->program.hw_timestamps();
   p->info.dispatcher = p->program.dispatcher();
   p->info.replaced_stale = p->program.replaced_stale();
   p->info.notes += p->program.notes();
@@ -106,6 +108,7 @@ xdp_source xdp_source::open(const xdp_source_config& config) {
     o.frame_size = config.frame_size;
     o.busy_poll = config.busy_poll;
     o.xsks_map_fd = p->program.xsks_map_fd();
+    o.metadata = p->program.hw_timestamps();
     o.zero_copy = config.zero_copy != zero_copy_request::off;
     std::unique_ptr<detail::xsk_queue> queue;
     try {

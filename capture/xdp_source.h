@@ -57,6 +57,7 @@ struct xdp_source_config {
   uint32_t frames = 4096;        // UMEM frames per queue (power of two)
   uint32_t frame_size = 2048;    // 2048 or 4096
   bool busy_poll = false;        // SO_PREFER_BUSY_POLL + SO_BUSY_POLL
+  bool hw_timestamps = true;     // try the driver's receive time (XDP metadata, native mode)
   flower_xdp_config prefilter{}; // IP version / protocol / sampling in XDP
 };
 
@@ -70,6 +71,7 @@ struct xdp_source_info {
   bool native = false;              // native driver mode, else generic (skb)
   bool dispatcher = false;          // attached through libxdp's dispatcher
   bool replaced_stale = false;      // a leftover flower_xdp was detached first
+  bool hw_timestamps = false;       // flower_xdp_hwts attached: driver receive time per frame when it has one
   std::string notes;                // one line per fallback taken
   std::vector<xdp_queue_info> queues;
 };
@@ -78,6 +80,9 @@ struct xdp_socket_stats {
   uint32_t queue_id = 0;
   bool zero_copy = false;
   uint64_t rx_packets = 0;
+  uint64_t metadata_frames = 0;         // frames stamped by flower_xdp_hwts
+  uint64_t hw_timestamps = 0;           // ... whose driver receive time was used
+  uint64_t hw_timestamps_unsynced = 0;  // ... ignored: > 1 s off the system clock
   uint64_t rx_dropped = 0;
   uint64_t rx_invalid_descs = 0;
   uint64_t rx_ring_full = 0;

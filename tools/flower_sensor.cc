@@ -201,6 +201,12 @@ int main(int argc, char** argv) {
   app.add_option("--xdp-frames", opt.xdp_frames, "UMEM frames per AF_XDP queue")->capture_default_str();
   app.add_option("--xdp-frame-size", opt.xdp_frame_size, "UMEM frame size")->capture_default_str();
   app.add_flag("--busy-poll", opt.busy_poll, "Busy-poll the AF_XDP sockets");
+  std::string timestamps = "auto";
+  app.add_option("--timestamps", timestamps,
+                 "XDP packet times: auto = the driver's receive time via XDP metadata when it gives one "
+                 "(native mode), else one clock read per batch; clock = always the batch clock")
+      ->check(CLI::IsMember({"auto", "clock"}))
+      ->capture_default_str();
   app.add_option("--sample", opt.sample_rate, "Keep 1 in N packets in the XDP program (0 = all)");
   app.add_option("--xdp-ip-version", opt.xdp_ip_version, "XDP passes only IPv4 or IPv6 frames to the meter")
       ->check(CLI::IsMember({4u, 6u}));
@@ -246,6 +252,7 @@ int main(int argc, char** argv) {
                  : xdp_mode == "generic" ? xdp_attach_mode::generic
                                          : xdp_attach_mode::auto_select;
   opt.zero_copy = zero_copy == "on" ? zero_copy_mode::on : zero_copy == "off" ? zero_copy_mode::off : zero_copy_mode::auto_select;
+  opt.clock_timestamps = timestamps == "clock";
 
   install_signal_handlers();
   sensor_stats stats;

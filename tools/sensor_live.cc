@@ -351,6 +351,7 @@ xdp_source_config xdp_config(const sensor_options& o) {
   c.frames = o.xdp_frames;
   c.frame_size = o.xdp_frame_size;
   c.busy_poll = o.busy_poll;
+  c.hw_timestamps = !o.clock_timestamps;
   c.prefilter.sample_rate = o.sample_rate;
   if (o.xdp_ip_version == 4) c.prefilter.ip_versions = FLOWER_XDP_IPV4;
   if (o.xdp_ip_version == 6) c.prefilter.ip_versions = FLOWER_XDP_IPV6;
@@ -366,6 +367,7 @@ void report_xdp_start(const xdp_source& src, live_counters& lc) {
   lc.front_end = capture_mode::xdp;
   lc.xdp_mode = info.native ? xdp_attach_mode::native : xdp_attach_mode::generic;
   lc.replaced_stale_program = info.replaced_stale;
+  lc.hw_timestamps = info.hw_timestamps;
   size_t start = 0;
   while (start < info.notes.size()) {  // one line per fallback taken
     size_t end = info.notes.find('\n', start);
@@ -377,8 +379,10 @@ void report_xdp_start(const xdp_source& src, live_counters& lc) {
   for (const xdp_queue_info& q : info.queues)
     queues += " queue " + std::to_string(q.queue_id) + ":" + (q.zero_copy ? "zero-copy" : "copy") +
               (q.busy_poll ? "+busy-poll" : "");
-  std::fprintf(stderr, "flower-sensor: capturing on %s with xdp (%s%s),%s\n", lc.device.c_str(),
-               info.native ? "native" : "generic", info.dispatcher ? ", dispatcher" : "", queues.c_str());
+  std::fprintf(stderr, "flower-sensor: capturing on %s with xdp (%s%s),%s; times: %s\n", lc.device.c_str(),
+               info.native ? "native" : "generic", info.dispatcher ? ", dispatcher" : "", queues.c_str(),
+               info.hw_timestamps ? "driver receive time (XDP metadata) when given, else batch clock"
+                                  : "one clock read per batch");
 }
 
 void collect_xdp(const xdp_source& src, live_counters& lc) {
@@ -387,7 +391,8 @@ void collect_xdp(const xdp_source& src, live_counters& lc) {
     bool busy = false;
     for (const xdp_queue_info& q : info) busy = busy || (q.queue_id == s.queue_id && q.busy_poll);
     lc.queues.push_back({s.queue_id, s.zero_copy, busy, s.rx_packets, s.rx_dropped, s.rx_invalid_descs,
-                         s.rx_ring_full, s.fill_ring_empty_descs});
+                         s.rx_ring_full, s.fill_ring_empty_descs, s.metadata_frames, s.hw_timestamps,
+                         s.hw_timestamps_unsynced});
   }
   for (const flower_xdp_counters& c : src.program_counters()) {
     xdp_program_counters p{c.seen, c.redirected, c.passed, c.dropped, c.prefiltered, c.sampled_out, c.no_socket};
@@ -640,6 +645,7 @@ std::string live_counters_json(const live_counters& c) {
   if (c.front_end == capture_mode::xdp) {
     j += std::string(",\"xdp_mode\":\"") + mode_name(c.xdp_mode) + "\"";
     j += std::string(",\"replaced_stale_program\":") + (c.replaced_stale_program ? "true" : "false");
+    j += std::string(",\"timestamps\":\"") + (c.hw_timestamps ? "xdp-metadata" : "batch-clock") + "\"";
     j += ",\"queues\":[";
     for (size_t i = 0; i < c.queues.size(); ++i) {
       const auto& q = c.queues[i];
@@ -649,7 +655,10 @@ std::string live_counters_json(const live_counters& c) {
            ",\"zero_copy\":" + (q.zero_copy ? "true" : "false") + ",\"rx_packets\":" + std::to_string(q.rx_packets) +
            ",\"rx_dropped\":" + std::to_string(q.rx_dropped) + ",\"rx_invalid_descs\":" + std::to_string(q.rx_invalid_descs) +
            ",\"rx_ring_full\":" + std::to_string(q.rx_ring_full) +
-           ",\"fill_ring_empty_descs\":" + std::to_string(q.fill_ring_empty_descs) + "}";
+           ",\"fill_ring_empty_descs\":" + std::to_string(q.fill_ring_empty_descs) +
+           ",\"metadata_frames\":" + std::to_string(q.metadata_frames) +
+           ",\"hw_timestamps\":" + std::to_string(q.hw_timestamps) +
+           ",\"hw_timestamps_unsynced\":" + std::to_string(q.hw_timestamps_unsynced) + "}";
     }
     const auto& p = c.program;
     j += "],\"program\":{\"seen\":" + std::to_string(p.seen) + ",\"redirected\":" + std::to_string(p.redirected) +
@@ -679,7 +688,12 @@ std::string live_counters_summary(const live_counters& c) {
       s += "  queue " + std::to_string(q.queue_id) + " " + mode_name(c.xdp_mode) + (q.zero_copy ? " zero-copy" : " copy") +
            (q.busy_poll ? "+busy-poll" : "") + ": rx " +
            std::to_string(q.rx_packets) + ", rx_dropped " + std::to_string(q.rx_dropped) + ", rx_ring_full " +
-           std::to_string(q.rx_ring_full) + ", fill_ring_empty " + std::to_string(q.fill_ring_empty_descs) + "\n";
+           std::to_string(q.rx_ring_full) + ", fill_ring_empty " + std::to_string(q.fill_ring_empty_descs) +
+           (c.hw_timestamps ? ", hw timestamps " + std::to_string(q.hw_timestamps) + " of " +
+                                  std::to_string(q.metadata_frames) + " stamped frames (" +
+                                  std::to_string(q.hw_timestamps_unsynced) + " off the system clock)"
+                            : std::string()) +
+           "\n";
   } else if (c.front_end == capture_mode::pcap) {
     s += "  pcap: ps_recv " + std::to_string(c.pcap.ps_recv) + ", ps_drop " + std::to_string(c.pcap.ps_drop) +
          ", ps_ifdrop " + std::to_string(c.pcap.ps_ifdrop) + "\n";

@@ -53,6 +53,11 @@ struct xdp_queue_counters {
   uint64_t rx_invalid_descs = 0;
   uint64_t rx_ring_full = 0;        // RX ring full
   uint64_t fill_ring_empty_descs = 0;
+  // flower_xdp_hwts only: frames that carried its metadata, and of those the
+  // ones timed by the driver's receive clock / ignored as > 1 s off
+  uint64_t metadata_frames = 0;
+  uint64_t hw_timestamps = 0;
+  uint64_t hw_timestamps_unsynced = 0;
 };
 
 // The XDP program's per-CPU counters (bpf/flower_xdp_shared.h), summed.
@@ -79,6 +84,7 @@ struct live_counters {
   // XDP front end
   xdp_attach_mode xdp_mode = xdp_attach_mode::auto_select;  // native or generic obtained
   bool replaced_stale_program = false;          // a leftover flower_xdp was replaced
+  bool hw_timestamps = false;                   // flower_xdp_hwts: driver receive time when it has one
   std::vector<xdp_queue_counters> queues;
   xdp_program_counters program;
   std::vector<xdp_program_counters> program_per_cpu;

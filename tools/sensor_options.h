@@ -40,6 +40,7 @@ struct sensor_options {
   uint32_t xdp_frames = 4096;        // --xdp-frames (UMEM frames per queue)
   uint32_t xdp_frame_size = 2048;    // --xdp-frame-size
   bool busy_poll = false;            // --busy-poll
+  bool clock_timestamps = false;     // --timestamps clock: never the driver's receive time
   uint32_t sample_rate = 0;          // --sample N: XDP keeps 1 in N (0/1 = all)
   unsigned xdp_ip_version = 0;       // --xdp-ip-version 4|6: XDP passes only that version (0 = all)
   std::string xdp_protocols;         // --xdp-proto LIST: e.g. "udp,tcp" or "17,6" (empty = all)

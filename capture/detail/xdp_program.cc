@@ -22,6 +22,9 @@
 namespace flower::detail {
 namespace {
 
+// BPF_F_XDP_DEV_BOUND_ONLY (linux 6.3); Debian 12's uapi headers are older.
+constexpr uint32_t kDevBoundOnly = 1u << 6;
+
 // libxdp/libbpf chatter goes to stderr only with FLOWER_DEBUG set (one level
 // quieter than ours); what matters is reported by us as one line.
 int quiet_print(enum libxdp_print_level level, const char* fmt, va_list ap) {
@@ -79,6 +82,7 @@ bool replace_stale(const xdp_attach_request& req, const std::string& pin_dir) {
   auto check = [&](const xdp_program* p) {
     if (!p) return;
     const bool mine = std::strcmp(xdp_program__name(p), FLOWER_XDP_PROG_NAME) == 0 ||
+                      std::strcmp(xdp_program__name(p), FLOWER_XDP_HWTS_PROG_NAME) == 0 ||
                       (pinned_id != 0 && xdp_program__id(p) == pinned_id);
     if (mine) {
       ++ours;
@@ -128,30 +132,16 @@ xdp_program_attachment xdp_program_attachment::attach(const xdp_attach_request& 
   remove_pins(a.pin_dir_);
   if (a.replaced_stale_) a.notes_ += "replaced a stale flower_xdp left on " + req.ifname + "\n";
 
-  a.skel_ = flower_xdp__open();
-  if (!a.skel_) throw_errno(errno, "open BPF skeleton flower_xdp");
-  a.skel_->rodata->cfg = req.config;
-
-  DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = a.skel_->obj, .prog_name = FLOWER_XDP_PROG_NAME);
-  a.prog_ = xdp_program__create(&opts);
-  if (long err = libxdp_get_error(a.prog_)) {
-    a.prog_ = nullptr;
-    throw_errno(static_cast<int>(err), "create XDP program: " + libxdp_message(err));
+  if (req.try_native && req.rx_timestamps) {
+    try {
+      a.load_and_attach(req, true);
+    } catch (const std::exception& e) {
+      a.notes_ += std::string("XDP metadata timestamps unavailable (") + e.what() +
+                  "), timestamps from one clock read per batch\n";
+      a.reset_program();
+    }
   }
-
-  std::string failures;
-  int err = -EINVAL;
-  if (req.try_native) {
-    err = xdp_program__attach(a.prog_, req.ifindex, XDP_MODE_NATIVE, 0);
-    if (err == 0) a.native_ = true;
-    else failures = "native: " + libxdp_message(err);
-  }
-  if (err != 0 && req.try_generic) {
-    if (req.try_native) a.notes_ += "native XDP failed (" + libxdp_message(err) + "), using generic\n";
-    err = xdp_program__attach(a.prog_, req.ifindex, XDP_MODE_SKB, 0);
-    if (err != 0) failures += (failures.empty() ? "" : "; ") + std::string("generic: ") + libxdp_message(err);
-  }
-  if (err != 0) throw_errno(err, "attach XDP to " + req.ifname + " (" + failures + ")");
+  if (!a.prog_) a.load_and_attach(req, false);
 
   if (xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(req.ifindex); mp && !libxdp_get_error(mp)) {
     a.dispatcher_ = !xdp_multiprog__is_legacy(mp);
@@ -167,11 +157,66 @@ xdp_program_attachment xdp_program_attachment::attach(const xdp_attach_request& 
   return a;
 }
 
+// Open the skeleton with one of its two programs and attach it: with
+// `hwts`, flower_xdp_hwts, device-bound and native only (the kernel allows
+// the timestamp kfunc only in a program bound to the device); otherwise
+// flower_xdp, native then generic as requested.
+void xdp_program_attachment::load_and_attach(const xdp_attach_request& req, bool hwts) {
+  skel_ = flower_xdp__open();
+  if (!skel_) throw_errno(errno, "open BPF skeleton flower_xdp");
+  skel_->rodata->cfg = req.config;
+  bpf_program* used = hwts ? skel_->progs.flower_xdp_hwts : skel_->progs.flower_xdp;
+  bpf_program* unused = hwts ? skel_->progs.flower_xdp : skel_->progs.flower_xdp_hwts;
+  bpf_program__set_autoload(unused, false);
+  if (hwts) {
+    bpf_program__set_ifindex(used, static_cast<uint32_t>(req.ifindex));
+    if (int e = bpf_program__set_flags(used, bpf_program__flags(used) | kDevBoundOnly))
+      throw_errno(e, "mark flower_xdp_hwts device-bound");
+  }
+
+  DECLARE_LIBXDP_OPTS(xdp_program_opts, opts, .obj = skel_->obj,
+                      .prog_name = hwts ? FLOWER_XDP_HWTS_PROG_NAME : FLOWER_XDP_PROG_NAME);
+  prog_ = xdp_program__create(&opts);
+  if (long err = libxdp_get_error(prog_)) {
+    prog_ = nullptr;
+    throw_errno(static_cast<int>(err), "create XDP program: " + libxdp_message(err));
+  }
+
+  std::string failures;
+  int err = -EINVAL;
+  if (req.try_native) {
+    err = xdp_program__attach(prog_, req.ifindex, XDP_MODE_NATIVE, 0);
+    if (err == 0) native_ = true;
+    else failures = "native: " + libxdp_message(err);
+  }
+  if (err != 0 && req.try_generic && !hwts) {
+    if (req.try_native) notes_ += "native XDP failed (" + libxdp_message(err) + "), using generic\n";
+    err = xdp_program__attach(prog_, req.ifindex, XDP_MODE_SKB, 0);
+    if (err != 0) failures += (failures.empty() ? "" : "; ") + std::string("generic: ") + libxdp_message(err);
+  }
+  if (err != 0) throw_errno(err, "attach XDP to " + req.ifname + " (" + failures + ")");
+  hw_timestamps_ = hwts;
+}
+
+// Close what load_and_attach made (nothing is pinned yet).
+void xdp_program_attachment::reset_program() noexcept {
+  if (prog_) {
+    if (xdp_program__is_attached(prog_, ifindex_) != XDP_MODE_UNSPEC)
+      xdp_program__detach(prog_, ifindex_, native_ ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
+    xdp_program__close(prog_);
+    prog_ = nullptr;
+  }
+  if (skel_) flower_xdp__destroy(skel_);
+  skel_ = nullptr;
+  native_ = hw_timestamps_ = false;
+}
+
 xdp_program_attachment::xdp_program_attachment(xdp_program_attachment&& o) noexcept
     : skel_(std::exchange(o.skel_, nullptr)),
       prog_(std::exchange(o.prog_, nullptr)),
       ifindex_(o.ifindex_),
       native_(o.native_),
+      hw_timestamps_(o.hw_timestamps_),
       dispatcher_(o.dispatcher_),
       replaced_stale_(o.replaced_stale_),
       pin_dir_(std::move(o.pin_dir_)),
@@ -186,6 +231,7 @@ xdp_program_attachment& xdp_program_attachment::operator=(xdp_program_attachment
     prog_ = std::exchange(o.prog_, nullptr);
     ifindex_ = o.ifindex_;
     native_ = o.native_;
+    hw_timestamps_ = o.hw_timestamps_;
     dispatcher_ = o.dispatcher_;
     replaced_stale_ = o.replaced_stale_;
     pin_dir_ = std::move(o.pin_dir_);

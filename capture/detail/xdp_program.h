@@ -19,6 +19,7 @@ struct xdp_attach_request {
   int ifindex = 0;
   bool try_native = true;
   bool try_generic = true;
+  bool rx_timestamps = true;  // try flower_xdp_hwts (device-bound, native) first
   flower_xdp_config config{};
 };
 
@@ -33,6 +34,8 @@ class xdp_program_attachment {
 
   int xsks_map_fd() const noexcept;
   bool native() const noexcept { return native_; }
+  // flower_xdp_hwts is attached: frames carry flower_xdp_meta before them.
+  bool hw_timestamps() const noexcept { return hw_timestamps_; }
   bool dispatcher() const noexcept { return dispatcher_; }
   bool replaced_stale() const noexcept { return replaced_stale_; }
   const std::string& notes() const noexcept { return notes_; }
@@ -40,11 +43,14 @@ class xdp_program_attachment {
 
  private:
   void reset() noexcept;
+  void load_and_attach(const xdp_attach_request& req, bool hwts);
+  void reset_program() noexcept;
 
   flower_xdp* skel_ = nullptr;
   xdp_program* prog_ = nullptr;
   int ifindex_ = 0;
   bool native_ = false;
+  bool hw_timestamps_ = false;
   bool dispatcher_ = false;
   bool replaced_stale_ = false;
   std::string pin_dir_;

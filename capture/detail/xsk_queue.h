@@ -24,6 +24,7 @@ struct xsk_queue_options {
   uint32_t frame_size = 2048;
   bool zero_copy = false;   // XDP_ZEROCOPY, else XDP_COPY
   bool busy_poll = false;
+  bool metadata = false;    // frames carry flower_xdp_meta (flower_xdp_hwts attached)
   int xsks_map_fd = -1;
 };
 
@@ -53,6 +54,7 @@ class xsk_queue {
  private:
   explicit xsk_queue(const xsk_queue_options& options) : options_(options) {}
   void init();
+  void take_timestamps(std::span<packet_view> views, uint64_t clock_ns) noexcept;
 
   xsk_queue_options options_;
   mapped_region area_;
@@ -67,6 +69,9 @@ class xsk_queue {
   uint32_t held_head_ = 0;
   uint32_t held_count_ = 0;
   uint64_t rx_packets_ = 0;
+  uint64_t metadata_frames_ = 0;  // frames that carried our metadata
+  uint64_t hw_timestamps_ = 0;    // ... whose driver timestamp was used
+  uint64_t hw_unsynced_ = 0;      // ... whose timestamp was > 1 s off the system clock
   bool zero_copy_ = false;
   bool busy_poll_ = false;
 };

@@ -54,6 +54,8 @@ def main():
     ap.add_argument("--queues", type=int, default=1, help="AF_XDP sockets expected (their rx_packets are summed)")
     ap.add_argument("--threads", type=int, help="metering threads the sensor must report")
     ap.add_argument("--repeat", type=int, default=1, help="the plan was sent this many times")
+    ap.add_argument("--timestamps", choices=["xdp-metadata", "batch-clock"],
+                    help="how XDP packets must have been timed (xdp-metadata: every frame carried flower_xdp_meta)")
     args = ap.parse_args()
 
     global PLAN_FRAMES
@@ -107,6 +109,15 @@ def main():
             check(q["rx_invalid_descs"] == 0 and q["fill_ring_empty_descs"] == 0, f"queue drops {q}")
             check(q["zero_copy"] is False and q["bind"] == "copy", "veth cannot do zero-copy")
             check(q["xdp_mode"] == live["xdp_mode"], f"queue mode {q['xdp_mode']} != {live['xdp_mode']}")
+            if args.timestamps == "xdp-metadata":
+                # veth has no hardware clock: the driver answers 0, so every
+                # frame is stamped but timed by the batch clock.
+                check(q["metadata_frames"] == q["rx_packets"], f"frames without metadata {q}")
+                check(q["hw_timestamps"] + q["hw_timestamps_unsynced"] <= q["metadata_frames"], f"timestamps {q}")
+            elif args.timestamps == "batch-clock":
+                check(q["metadata_frames"] == 0 and q["hw_timestamps"] == 0, f"metadata without flower_xdp_hwts {q}")
+        if args.timestamps:
+            check(live["timestamps"] == args.timestamps, f"timestamps {live['timestamps']} != {args.timestamps}")
         check(stats["source_dropped"] == 0, f"source_dropped {stats['source_dropped']}")
     else:
         p = live["pcap"]

@@ -3,7 +3,10 @@
 # namespace into a veth pair and flower-sensor -d meters it; the records
 # (packets/bytes per direction) and counters must match exactly.
 #
-#   live_capture_test.sh SENSOR SENDER MODE     MODE: xdp-generic | xdp-native | pcap | auto
+#   live_capture_test.sh SENSOR SENDER MODE
+#     MODE: xdp-generic | xdp-native | xdp-native-clock | pcap | auto
+# Native mode attaches flower_xdp_hwts (device-bound, XDP metadata receive
+# times); --timestamps clock and generic mode attach plain flower_xdp.
 # Exit 77 (skip) without root or netns support.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,8 +18,12 @@ set -e
 live_setup
 
 case $MODE in
-  xdp-generic) args=(--capture xdp --xdp-mode generic); check=(--front-end xdp --xdp-mode generic) ;;
-  xdp-native)  args=(--capture xdp --xdp-mode native);  check=(--front-end xdp --xdp-mode native) ;;
+  xdp-generic) args=(--capture xdp --xdp-mode generic)
+               check=(--front-end xdp --xdp-mode generic --timestamps batch-clock) ;;
+  xdp-native)  args=(--capture xdp --xdp-mode native)
+               check=(--front-end xdp --xdp-mode native --timestamps xdp-metadata) ;;
+  xdp-native-clock) args=(--capture xdp --xdp-mode native --timestamps clock)
+               check=(--front-end xdp --xdp-mode native --timestamps batch-clock) ;;
   pcap)        args=(--capture pcap);                   check=(--front-end pcap) ;;
   auto)        args=();                                 check=(--front-end xdp) ;;
   *) echo "unknown mode $MODE"; exit 2 ;;
