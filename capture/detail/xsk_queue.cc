@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "bpf/flower_xdp_shared.h"
+#include "capture/detail/xdp_meta.h"
 #include <system_error>
 
 namespace flower::detail {
@@ -105,31 +105,14 @@ size_t xsk_queue::peek(std::span<packet_view> out, uint64_t ts_ns) noexcept {
   return n;
 }
 
-// flower_xdp_hwts left a flower_xdp_meta right before each frame. Take the
-// driver's receive time when it gave one that agrees with the system clock
-// to within a second (a NIC clock not disciplined to UTC, by phc2sys say,
-// would put flows at the wrong time: the batch clock is used instead and the
-// frame counted as unsynced). The magic is cleared so a later, unstamped use
-// of the same UMEM frame is never read as stamped.
+// flower_xdp_hwts left a flower_xdp_meta right before each frame
+// (capture/detail/xdp_meta.h has the rules).
 void xsk_queue::take_timestamps(std::span<packet_view> views, uint64_t clock_ns) noexcept {
-  constexpr uint64_t kMaxSkewNs = 1'000'000'000;
-  const auto* base = static_cast<const uint8_t*>(area_.data());
+  auto* base = static_cast<uint8_t*>(area_.data());
   const uint64_t frame_mask = ~uint64_t{options_.frame_size - 1};
   for (packet_view& v : views) {
     const auto offset = static_cast<uint64_t>(v.data - base);
-    if (offset - (offset & frame_mask) < sizeof(flower_xdp_meta)) continue;  // no room before the frame
-    auto* m = reinterpret_cast<flower_xdp_meta*>(const_cast<uint8_t*>(v.data) - sizeof(flower_xdp_meta));
-    if (m->magic != FLOWER_XDP_META_MAGIC) continue;
-    m->magic = 0;
-    ++metadata_frames_;
-    const uint64_t ts = m->rx_timestamp_ns;
-    if (ts == 0) continue;
-    if ((ts > clock_ns ? ts - clock_ns : clock_ns - ts) > kMaxSkewNs) {
-      ++hw_unsynced_;
-      continue;
-    }
-    v.ts_ns = ts;
-    ++hw_timestamps_;
+    v.ts_ns = xdp_meta_time(base + offset, offset - (offset & frame_mask), clock_ns, meta_);
   }
 }
 
@@ -157,9 +140,9 @@ xdp_socket_stats xsk_queue::stats() const noexcept {
   s.queue_id = options_.queue_id;
   s.zero_copy = zero_copy_;
   s.rx_packets = rx_packets_;
-  s.metadata_frames = metadata_frames_;
-  s.hw_timestamps = hw_timestamps_;
-  s.hw_timestamps_unsynced = hw_unsynced_;
+  s.metadata_frames = meta_.frames;
+  s.hw_timestamps = meta_.used;
+  s.hw_timestamps_unsynced = meta_.unsynced;
   xdp_statistics st{};
   socklen_t len = sizeof st;
   if (getsockopt(fd(), SOL_XDP, XDP_STATISTICS, &st, &len) == 0) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "capture/detail/unique_fd.h"
+#include "capture/detail/xdp_meta.h"
 #include "capture/xdp_source.h"
 #include "pipeline/packet.h"
 
@@ -69,9 +70,7 @@ class xsk_queue {
   uint32_t held_head_ = 0;
   uint32_t held_count_ = 0;
   uint64_t rx_packets_ = 0;
-  uint64_t metadata_frames_ = 0;  // frames that carried our metadata
-  uint64_t hw_timestamps_ = 0;    // ... whose driver timestamp was used
-  uint64_t hw_unsynced_ = 0;      // ... whose timestamp was > 1 s off the system clock
+  xdp_meta_counters meta_;  // flower_xdp_hwts metadata seen / used / unsynced
   bool zero_copy_ = false;
   bool busy_poll_ = false;
 };
