@@ -198,7 +198,7 @@ void xdp_program_attachment::load_and_attach(const xdp_attach_request& req, bool
   hw_timestamps_ = hwts;
 }
 
-// Close what load_and_attach made (nothing is pinned yet).
+// Detach and close what load_and_attach made.
 void xdp_program_attachment::reset_program() noexcept {
   if (prog_) {
     if (xdp_program__is_attached(prog_, ifindex_) != XDP_MODE_UNSPEC)
@@ -244,16 +244,9 @@ xdp_program_attachment& xdp_program_attachment::operator=(xdp_program_attachment
 xdp_program_attachment::~xdp_program_attachment() { reset(); }
 
 void xdp_program_attachment::reset() noexcept {
-  if (prog_) {
-    if (xdp_program__is_attached(prog_, ifindex_) != XDP_MODE_UNSPEC)
-      xdp_program__detach(prog_, ifindex_, native_ ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
-    xdp_program__close(prog_);
-    prog_ = nullptr;
-  }
-  if (!pin_dir_.empty()) remove_pins(pin_dir_);
+  if (!pin_dir_.empty()) remove_pins(pin_dir_);  // the pins only hold references
   pin_dir_.clear();
-  if (skel_) flower_xdp__destroy(skel_);
-  skel_ = nullptr;
+  reset_program();
 }
 
 int xdp_program_attachment::xsks_map_fd() const noexcept { return bpf_map__fd(skel_->maps.xsks); }
