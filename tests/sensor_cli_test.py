@@ -105,6 +105,26 @@ class BadInput(unittest.TestCase):
         idb = struct.pack("<IIHHII", 1, 20, 147, 0, 65535, 20)
         self.assert_one_line_error(run("-r", self.path("dlt147.pcapng", shb + idb), "-q"), "link type 147")
 
+    def test_packet_on_undeclared_interface_is_counted(self):
+        # One Ethernet interface (0); one packet on it, one naming interface 5.
+        shb = struct.pack("<IIIHHqI", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1, 28)
+        idb = struct.pack("<IIHHII", 1, 20, 1, 0, 65535, 20)
+        frame = b"\xff" * 12 + b"\x08\x06" + b"\0" * 46  # ARP ethertype: not IP
+
+        def epb(interface):
+            body = struct.pack("<IIIII", interface, 0, 1, len(frame), len(frame)) + frame
+            return struct.pack("<II", 6, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+        path = self.path("undeclared.pcapng", shb + idb + epb(0) + epb(5))
+        stats_path = os.path.join(self.dir, "undeclared.json")
+        proc = run("-r", path, "-q", "--stats-json", stats_path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(stats_path) as f:
+            stats = json.load(f)
+        self.assertEqual(stats["received"], 1)
+        self.assertEqual(stats["source_dropped"], 1)
+        self.assertTrue(stats["conserved"])
+
     def test_truncated_header(self):
         self.assert_one_line_error(run("-r", self.path("short.pcap", sample_bytes()[:20]), "-q"),
                                    "too short")

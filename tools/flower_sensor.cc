@@ -136,6 +136,10 @@ int run_file(const sensor_options& opt, record_sink& sink, sensor_stats& stats) 
     stats.ring_dropped = engine.ledger().ring_full;
   }
   stats.threads = threads;
+  // pcapng packets naming an interface the file never declared have no link
+  // type and cannot be decoded: the reader skips them, so they are counted
+  // as lost by the source (before `received`) rather than not at all.
+  stats.source_dropped = file.counters().bad_interface;
   if (file.truncated()) {
     stats.input_truncated = true;
     stats.input_error = opt.read_file + ": " + file.truncation_reason();
