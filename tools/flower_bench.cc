@@ -115,7 +115,7 @@ traffic make_traffic(const bench_options& o, unsigned threads) {
   return t;
 }
 
-int run_once(bench_options o) {
+int run_once(bench_options o, double* mpps_out = nullptr) {
   const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   if (o.packets == 0) o.packets = o.replay.empty() ? std::max<uint64_t>(4'000'000, 3 * o.flows) : 0;
   if (o.feed != "queue" && o.feed != "dispatch") throw std::invalid_argument("--feed must be queue or dispatch");
@@ -241,7 +241,29 @@ int run_once(bench_options o) {
                 ledger.reconciles() ? "reconciles" : "DOES NOT reconcile");
     std::printf("  peak RSS     %.1f MB (includes the pre-generated frames)\n", static_cast<double>(rss) / 1e6);
   }
+  if (mpps_out) *mpps_out = mpps;
   return ledger.reconciles() ? 0 : 1;
+}
+
+// --repeat N without --sweep: N runs one after the other (traffic made
+// anew each time), each printed as usual, then best and median on stderr.
+// On a shared machine the best run is the one least disturbed by other work.
+int run_repeated(const bench_options& o) {
+  std::vector<double> mpps;
+  int rc = 0;
+  for (unsigned r = 0; r < o.repeat; ++r) {
+    double m = 0;
+    rc |= run_once(o, &m);
+    std::fflush(stdout);
+    mpps.push_back(m);
+  }
+  std::sort(mpps.begin(), mpps.end());
+  const unsigned threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const double median = mpps.size() % 2 ? mpps[mpps.size() / 2]
+                                        : (mpps[mpps.size() / 2 - 1] + mpps[mpps.size() / 2]) / 2;
+  std::fprintf(stderr, "flower-bench: %zu runs: best %.2f Mpps (%.2f per core), median %.2f, worst %.2f\n", mpps.size(),
+               mpps.back(), mpps.back() / threads, median, mpps.front());
+  return rc;
 }
 
 // Each sweep point runs in a fresh process so peak RSS is its own.
@@ -328,10 +350,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_flag("--sweep", o.sweep, "Mpps per core vs flows (1k..10M) and vs churn; writes --sweep-out");
   app.add_option("--sweep-out", o.sweep_out, "TSV written by --sweep (plot with bench/sweep-plot)");
-  app.add_option("--repeat", o.repeat, "--sweep: runs per point, the best is kept");
+  app.add_option("--repeat", o.repeat, "runs: best/median/worst on stderr; with --sweep, runs per point (best kept)")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
-    if (!o.sweep) return run_once(o);
+    if (!o.sweep) return o.repeat > 1 ? run_repeated(o) : run_once(o);
     char self[4096];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) throw std::runtime_error("cannot find my own executable");
