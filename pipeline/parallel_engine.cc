@@ -211,10 +211,7 @@ inline bool note_goes_elsewhere(const decoded_packet& d, uint32_t own, unsigned 
 // shard so the dispatcher copies each shard's packets in one run.
 void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
   const decode_options& opt = config.engine.decode;
-  for (size_t i = 0; i < b.n; ++i) {
-    b.status[i] = decode_packet(b.views[i], opt, b.decoded[i]);
-    b.decoded[i].ts_ns = b.views[i].ts_ns;
-  }
+  for (size_t i = 0; i < b.n; ++i) b.status[i] = decode_packet(b.views[i], opt, b.decoded[i]);  // sets ts_ns
   std::fill(b.begin.begin(), b.begin.end(), 0u);
   for (size_t i = 0; i < b.n; ++i) {
     if (b.status[i] != decode_status::ok) continue;

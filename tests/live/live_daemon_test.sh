@@ -69,13 +69,20 @@ grep -q "already running as pid $pid" second.err || fail "no refusal line"
 [[ $(cat d.pid) == "$pid" ]] || fail "pidfile changed"
 echo "PASS: second daemon refused"
 
+# send_stop_check PID NAME: send the plan to daemon PID, SIGTERM it, then
+# check it exited, removed NAME.pid, and wrote exact records and counters.
+send_stop_check() {
+  live_send_plan
+  sleep 0.5
+  kill -TERM "$1"
+  wait_gone "$1" || fail "$2: daemon did not exit after SIGTERM"
+  [[ ! -e $2.pid ]] || fail "$2: pidfile left behind"
+  /usr/bin/python3 "$here/check_live.py" "$2.out" "$2.stats" --front-end xdp --xdp-mode generic ||
+    fail "$2: records/counters"
+}
+
 # --- traffic, SIGTERM: everything exported, pidfile removed ---
-live_send_plan
-sleep 0.5
-kill -TERM "$pid"
-wait_gone "$pid" || fail "daemon did not exit after SIGTERM"
-[[ ! -e d.pid ]] || fail "pidfile left behind"
-/usr/bin/python3 "$here/check_live.py" d.out d.stats --front-end xdp --xdp-mode generic || fail "records/counters"
+send_stop_check "$pid" d
 grep -q "packets: 30 received, 30 metered" d.log || fail "log lacks the summary"
 if ip -d link show "$LIVE_HOST" | grep -q "prog/xdp"; then fail "XDP program left attached"; fi
 [[ ! -e /sys/fs/bpf/flower/$LIVE_HOST ]] || fail "pins left behind"
@@ -93,12 +100,7 @@ wait_gone "$kpid" || fail "kill: daemon survived SIGKILL"
 grep -q "replaced a stale flower_xdp left on $LIVE_HOST" k2.err || fail "kill: stale program not reported"
 k2pid=$(cat k.pid)
 [[ $k2pid != "$kpid" && -e /proc/$k2pid ]] || fail "kill: pidfile not rewritten"
-live_send_plan
-sleep 0.5
-kill -TERM "$k2pid"
-wait_gone "$k2pid" || fail "kill: restarted daemon did not exit"
-[[ ! -e k.pid ]] || fail "kill: pidfile left behind"
-/usr/bin/python3 "$here/check_live.py" k.out k.stats --front-end xdp --xdp-mode generic || fail "kill: records/counters"
+send_stop_check "$k2pid" k
 echo "PASS: a daemon killed with SIGKILL is replaced by the next one (stale pidfile and program)"
 
 # --- a daemon that cannot start: the parent says why and fails ---
