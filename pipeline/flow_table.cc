@@ -3,16 +3,21 @@
 //
 // Pool: exactly max_flows entries of 96 bytes. Entries [0, high_water) have
 // been used; a free entry has key.ip_version == 0 and links the free list
-// through first_ns. Index: 8-byte slots {tag, entry + 1} (0 = empty), about
-// 1.5 slots per flow, home slot = fastrange(tag), linear probing, deletion by
-// backward shift (no tombstones). Both arrays are anonymous mappings, so they
-// start zeroed (= empty) and only touched pages become resident.
+// through first_ns. Index: cache-line buckets of 8 slots {tag, entry + 1}
+// (0 = empty), 2 slots per flow, home bucket from the hash's high half,
+// linear probing by bucket, deletion by backward shift (no tombstones). Both
+// arrays are anonymous mappings, so they start zeroed (= empty) and only
+// touched pages become resident.
 
 #include "pipeline/flow_table.h"
 
 #include "pipeline/detail/key_hash.h"
 
 #include <sys/mman.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -31,11 +36,40 @@ constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per evict
 constexpr uint64_t kSweepPeriodNs = kNsPerSec;
 constexpr uint64_t kNever = uint64_t{1} << 62;  // a disabled timeout, in ns
 
-struct index_slot {
-  uint32_t tag;     // high 32 bits of key_hash; also gives the home slot
-  uint32_t entry1;  // pool index + 1; 0 = empty slot
+// One cache line of the index: 8 slots, tags first so one pair of vector
+// compares finds a tag. A flow lives in its home bucket unless that was full
+// when it arrived; then in the first later bucket with room (so every bucket
+// from home up to the flow's own is full: lookups stop at a bucket with a
+// free slot).
+constexpr uint32_t kBucketSlots = 8;
+constexpr uint32_t kFullBucket = (1u << kBucketSlots) - 1;
+struct alignas(64) index_bucket {
+  uint32_t tag[kBucketSlots];     // low 32 bits of key_hash; 0 in an empty slot
+  uint32_t entry1[kBucketSlots];  // pool index + 1; 0 = empty slot
 };
-static_assert(sizeof(index_slot) == 8);
+static_assert(sizeof(index_bucket) == 64);
+
+// Bit s set where slot s holds `tag` (an empty slot holds tag 0, so a
+// caller checks entry1 too).
+inline uint32_t tag_matches(const index_bucket& b, uint32_t tag) noexcept {
+#if defined(__SSE2__)
+  const __m128i t = _mm_set1_epi32(static_cast<int>(tag));
+  const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.tag)), t);
+  const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.tag + 4)), t);
+  return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo)) | _mm_movemask_ps(_mm_castsi128_ps(hi)) << 4);
+#else
+  uint32_t m = 0;
+  for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{b.tag[s] == tag} << s;
+  return m;
+#endif
+}
+
+// Bit s set where slot s is in use.
+inline uint32_t used_slots(const index_bucket& b) noexcept {
+  uint32_t m = 0;
+  for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{b.entry1[s] != 0} << s;
+  return m;
+}
 
 // One flow in 96 bytes, so an entry always spans exactly two cache lines of
 // the page-aligned pool (96 k mod 64 is 0 or 32). Per-direction arrays are
@@ -180,9 +214,9 @@ struct flow_table::impl {
       : cfg(c),
         ports(std::move(p)),
         max_flows(std::max<uint32_t>(c.max_flows, 1)),
-        slots(max_flows + max_flows / 2 + 1),
+        buckets(static_cast<uint32_t>((2 * uint64_t{max_flows} + kBucketSlots - 1) / kBucketSlots)),
         pool(max_flows, c.huge_pages),
-        index(slots, c.huge_pages),
+        index(buckets, c.huge_pages),
         spis(max_flows, false) {}
 
   struct pending {
@@ -201,9 +235,9 @@ struct flow_table::impl {
   uint64_t soonest_end_ns = std::min(idle_ns, cfg.tcp_linger_ns);  // nothing ends sooner after a packet
   service_ports ports;
   uint32_t max_flows;
-  uint32_t slots;
+  uint32_t buckets;  // index buckets: 2 slots per flow, so at most half are used
   mapped_array<flow_entry> pool;
-  mapped_array<index_slot> index;
+  mapped_array<index_bucket> index;
   mapped_array<std::array<uint32_t, 2>> spis;  // per entry, by direction; see kMetaHasSpi
   uint32_t high_water = 0;  // entries [0, high_water) have been handed out
   uint32_t free_head = 0;   // first free entry + 1, 0 = none
@@ -216,41 +250,76 @@ struct flow_table::impl {
 
   // --- index -------------------------------------------------------------
 
-  uint32_t home_of(uint32_t tag) const noexcept { return fastrange(tag, slots); }
-  uint32_t next(uint32_t s) const noexcept { return s + 1 == slots ? 0 : s + 1; }
+  // A key's place: its tag (low half of key_hash) and home bucket (high half).
+  // The bucket is not derived from the tag so that tags in one bucket share
+  // no bits and a tag match is almost always the key.
+  static uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash); }
+  uint32_t home_of_hash(uint64_t hash) const noexcept { return fastrange(static_cast<uint32_t>(hash >> 32), buckets); }
+  uint32_t home_of_entry(uint32_t entry) const noexcept { return home_of_hash(key_hash(pool[entry].key)); }
+  uint32_t next(uint32_t b) const noexcept { return b + 1 == buckets ? 0 : b + 1; }
 
-  // The entry holding `key`, or UINT32_MAX. Probing stops at an empty slot.
+  // The entry holding `key`, or UINT32_MAX. Probing stops after the first
+  // bucket with a free slot.
   [[gnu::noinline]] uint32_t find(const pending& p) const noexcept {
-    for (uint32_t s = p.home;; s = next(s)) {
-      const index_slot x = index[s];
-      if (x.entry1 == 0) return UINT32_MAX;
-      if (x.tag == p.tag && keys_equal(pool[x.entry1 - 1].key, p.key)) return x.entry1 - 1;
+    for (uint32_t b = p.home;; b = next(b)) {
+      const index_bucket& k = index[b];
+      for (uint32_t m = tag_matches(k, p.tag); m != 0; m &= m - 1) {
+        const uint32_t e1 = k.entry1[__builtin_ctz(m)];
+        if (e1 != 0 && keys_equal(pool[e1 - 1].key, p.key)) return e1 - 1;
+      }
+      if (used_slots(k) != kFullBucket) return UINT32_MAX;
     }
   }
 
   [[gnu::noinline]] void index_insert(uint32_t tag, uint32_t home, uint32_t entry) noexcept {
-    uint32_t s = home;
-    while (index[s].entry1 != 0) s = next(s);
-    index[s] = index_slot{tag, entry + 1};
+    uint32_t b = home;
+    uint32_t used;
+    while ((used = used_slots(index[b])) == kFullBucket) b = next(b);
+    const int s = __builtin_ctz(~used);
+    index[b].tag[s] = tag;
+    index[b].entry1[s] = entry + 1;
   }
 
-  // Remove the slot that points at `entry`, shifting later members of the
-  // probe run back so that every key stays reachable from its home slot.
+  // Remove the slot that points at `entry`, then keep every flow reachable:
+  // while the hole's bucket was full, flows after it may have passed it on
+  // their way from home, so the first one whose home is not after the hole
+  // moves into it and leaves a hole of its own (backward shift by bucket).
   void index_erase(uint32_t entry) noexcept {
-    const auto tag = static_cast<uint32_t>(key_hash(pool[entry].key) >> 32);
-    uint32_t hole = home_of(tag);
-    while (index[hole].entry1 != entry + 1) hole = next(hole);
-    for (uint32_t j = next(hole);; j = next(j)) {
-      const index_slot x = index[j];
-      if (x.entry1 == 0) break;
-      const uint32_t h = home_of(x.tag);
-      // x may move into the hole unless its home lies cyclically in (hole, j].
-      const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
-      if (stays) continue;
-      index[hole] = x;
-      hole = j;
+    const uint64_t hash = key_hash(pool[entry].key);
+    uint32_t hole_bucket = home_of_hash(hash);
+    int hole_slot;
+    for (;; hole_bucket = next(hole_bucket)) {
+      const index_bucket& k = index[hole_bucket];
+      uint32_t m = 0;
+      for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{k.entry1[s] == entry + 1} << s;
+      if (m != 0) {
+        hole_slot = __builtin_ctz(m);
+        break;
+      }
     }
-    index[hole] = index_slot{0, 0};
+    bool hole_was_full = used_slots(index[hole_bucket]) == kFullBucket;
+    for (uint32_t j = next(hole_bucket); hole_was_full; j = next(j)) {
+      index_bucket& k = index[j];
+      const uint32_t used = used_slots(k);
+      for (uint32_t m = used; m != 0; m &= m - 1) {
+        const int s = __builtin_ctz(m);
+        const uint32_t h = home_of_entry(k.entry1[s] - 1);
+        // It must stay unless its home lies cyclically in (hole, j].
+        const bool stays = hole_bucket <= j ? (hole_bucket < h && h <= j) : (hole_bucket < h || h <= j);
+        if (stays) continue;
+        index[hole_bucket].tag[hole_slot] = k.tag[s];
+        index[hole_bucket].entry1[hole_slot] = k.entry1[s];
+        hole_bucket = j;
+        hole_slot = s;
+        break;
+      }
+      // A bucket with room was never passed: nothing beyond it came from
+      // before it. (If a flow moved, `j` now holds the hole and this asks
+      // whether it was full before the move.)
+      hole_was_full = used == kFullBucket;
+    }
+    index[hole_bucket].tag[hole_slot] = 0;
+    index[hole_bucket].entry1[hole_slot] = 0;
   }
 
   // --- pool --------------------------------------------------------------
@@ -490,39 +559,35 @@ struct flow_table::impl {
   // their base pointers: stores into `pending` and into entries would
   // otherwise make the compiler reload every member after each of them.
   struct lookup_view {
-    const index_slot* index;
+    const index_bucket* index;
     const flow_entry* pool;
-    uint32_t slots;
+    uint32_t buckets;
 
-    uint32_t home_of(uint32_t tag) const noexcept { return fastrange(tag, slots); }
-
-    // Stage 1: canonicalize, hash, prefetch the home index line.
+    // Stage 1: canonicalize, hash, prefetch the home bucket.
     void hash(pending& p, const decoded_packet& d) const noexcept {
       uint64_t h;
       p.swapped = canonical_hash(d.key, p.key, h);
-      p.tag = static_cast<uint32_t>(h >> 32);
-      p.home = home_of(p.tag);
+      p.tag = tag_of(h);
+      p.home = fastrange(static_cast<uint32_t>(h >> 32), buckets);
       p.hint = UINT32_MAX;
       __builtin_prefetch(&index[p.home]);
     }
 
-    // Stage 2: find the first tag match near home (its line was prefetched
-    // kAhead packets ago), remember it as a hint for apply() and prefetch
-    // both cache lines of its entry.
+    // Stage 2: the first tag match in the home bucket (prefetched kAhead
+    // packets ago) becomes apply()'s hint, and both cache lines of its
+    // entry are prefetched. No branch on where in the bucket it sits; a
+    // flow that had to live in a later bucket (about 1 % at half load)
+    // gets no hint and a full probe.
     void entry(pending& p) const noexcept {
-      uint32_t s = p.home;
-      for (int probe = 0; probe < 4; ++probe) {
-        const index_slot x = index[s];
-        if (x.entry1 == 0) return;
-        if (x.tag == p.tag) {
-          p.hint = x.entry1 - 1;
-          const auto* c = reinterpret_cast<const char*>(&pool[p.hint]);
-          __builtin_prefetch(c);
-          __builtin_prefetch(c + sizeof(flow_entry) - 1);
-          return;
-        }
-        s = s + 1 == slots ? 0 : s + 1;
-      }
+      const index_bucket& k = index[p.home];
+      const uint32_t m = tag_matches(k, p.tag);
+      if (m == 0) return;
+      const uint32_t e1 = k.entry1[__builtin_ctz(m)];
+      if (e1 == 0) return;  // tag 0 matched an empty slot
+      p.hint = e1 - 1;
+      const auto* c = reinterpret_cast<const char*>(&pool[p.hint]);
+      __builtin_prefetch(c);
+      __builtin_prefetch(c + sizeof(flow_entry) - 1);
     }
   };
 
@@ -536,7 +601,7 @@ struct flow_table::impl {
   void update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
     const size_t n = batch.size();
     const decoded_packet* in = batch.data();
-    const lookup_view view{index.data(), pool.data(), slots};
+    const lookup_view view{index.data(), pool.data(), buckets};
     const size_t head = std::min(n, 2 * kAhead);
     for (size_t i = 0; i < head; ++i) view.hash(ring[i & kRingMask], in[i]);
     for (size_t i = 0; i < std::min(n, kAhead); ++i) view.entry(ring[i & kRingMask]);
