@@ -117,10 +117,13 @@ inline bool keys_equal(const flow_key& x, const flow_key& y) noexcept {
           (load64(a + 24) ^ load64(b + 24)) | (load64(a + 32) ^ load64(b + 32))) == 0;
 }
 
-// flow_key::canonicalize + key_hash in registers: the same order
-// (addresses as big-endian byte strings, then ports), branch-free since a
-// packet's direction is a coin toss to the predictor, and hashed from the
+// The table's canonical order and key_hash in registers, branch-free since
+// a packet's direction is a coin toss to the predictor, and hashed from the
 // words just computed (re-reading the key would stall on store forwarding).
+// The order compares the address words as native integers (second word
+// first, where an IPv4-mapped address differs), then the ports: any fixed
+// total order lets both directions meet, and this one needs no byte swaps.
+// It is private to the table: records are oriented initiator -> responder.
 // Returns whether the endpoints were swapped.
 inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash) noexcept {
   static_assert(sizeof(flow_key) == 40);
@@ -128,11 +131,9 @@ inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash) no
   uint64_t w0 = detail::load64(src), w1 = detail::load64(src + 8);
   uint64_t w2 = detail::load64(src + 16), w3 = detail::load64(src + 24);
   uint64_t w4 = detail::load64(src + 32);
-  const uint64_t a0 = __builtin_bswap64(w0), b0 = __builtin_bswap64(w2);
-  const uint64_t a1 = __builtin_bswap64(w1), b1 = __builtin_bswap64(w3);
   const auto lo = static_cast<uint32_t>(w4);  // port_a | port_b << 16 (little endian)
   const bool ports_gt = (lo & 0xffff) > (lo >> 16);
-  const bool swap = (a0 > b0) | ((a0 == b0) & ((a1 > b1) | ((a1 == b1) & ports_gt)));
+  const bool swap = (w1 > w3) | ((w1 == w3) & ((w0 > w2) | ((w0 == w2) & ports_gt)));
   const uint64_t m = 0 - static_cast<uint64_t>(swap);
   const uint64_t x0 = (w0 ^ w2) & m, x1 = (w1 ^ w3) & m;
   w0 ^= x0, w2 ^= x0, w1 ^= x1, w3 ^= x1;
@@ -171,26 +172,28 @@ constexpr size_t kHugePage = size_t{2} << 20;
 template <typename T>
 class mapped_array {
  public:
-  mapped_array(size_t count, bool huge_pages) : count_(count), bytes_(count * sizeof(T)) {
-    // With huge pages, start on a 2 MiB boundary (map 2 MiB more, unmap the
-    // ends): THP backs only aligned 2 MiB ranges, so an unaligned start
-    // would leave the first and last partial ranges on 4 KiB pages.
-    const bool align = huge_pages && bytes_ >= kHugePage;
-    const size_t span = align ? bytes_ + kHugePage : bytes_;
+  mapped_array(size_t count, bool huge_pages) : bytes_(count * sizeof(T)), mapped_(bytes_) {
+    // With huge pages, an array of a quarter huge page or more is mapped as
+    // whole 2 MiB pages on a 2 MiB boundary (map 2 MiB more, unmap the
+    // ends): THP backs only aligned 2 MiB ranges, and a 1 MiB pool for 10k
+    // flows on 4 KiB pages costs a TLB miss per packet. The rounding is at
+    // most one huge page per array, and counts only once touched.
+    const bool align = huge_pages && bytes_ >= kHugePage / 4;
+    if (align) mapped_ = (bytes_ + kHugePage - 1) / kHugePage * kHugePage;
+    const size_t span = align ? mapped_ + kHugePage : mapped_;
     void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "flow table: mmap");
     auto* base = static_cast<char*>(p);
     if (align) {
       const size_t head = (kHugePage - reinterpret_cast<uintptr_t>(base) % kHugePage) % kHugePage;
-      const size_t used = (head + bytes_ + kPage - 1) / kPage * kPage;  // munmap wants page bounds
       if (head != 0) (void)munmap(base, head);
-      if (span > used) (void)munmap(base + used, span - used);
+      if (span > head + mapped_) (void)munmap(base + head + mapped_, span - head - mapped_);
       base += head;
     }
-    if (huge_pages) (void)madvise(base, bytes_, MADV_HUGEPAGE);  // advisory; fine to fail
+    if (huge_pages) (void)madvise(base, mapped_, MADV_HUGEPAGE);  // advisory; fine to fail
     data_ = reinterpret_cast<T*>(base);
   }
-  ~mapped_array() { munmap(data_, bytes_); }
+  ~mapped_array() { munmap(data_, mapped_); }
   mapped_array(const mapped_array&) = delete;
   mapped_array& operator=(const mapped_array&) = delete;
 
@@ -199,12 +202,12 @@ class mapped_array {
   T* data() noexcept { return data_; }
   size_t bytes() const noexcept { return bytes_; }
   // Give the pages back; they read as zero again on the next touch.
-  void zero() noexcept { (void)madvise(data_, bytes_, MADV_DONTNEED); }
+  void zero() noexcept { (void)madvise(data_, mapped_, MADV_DONTNEED); }
 
  private:
   T* data_ = nullptr;
-  size_t count_;
-  size_t bytes_;
+  size_t bytes_;   // what the table uses
+  size_t mapped_;  // bytes_, or rounded up to whole huge pages
 };
 
 }  // namespace
