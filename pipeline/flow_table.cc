@@ -222,7 +222,8 @@ struct flow_table::impl {
         index(buckets, c.huge_pages),
         spis(max_flows, false) {}
 
-  struct pending {
+  // One cache line, so the ring index is a shift.
+  struct alignas(64) pending {
     flow_key key;  // canonical
     uint32_t tag;
     uint32_t home;
@@ -442,8 +443,10 @@ struct flow_table::impl {
       const int want = (flags & kAck) ? 1 : 0;
       if (dir != want) swap_directions(e), dir = want;
     }
-    if (e.packets[dir] >= cfg.max_record_packets || ip_octets(e, dir) > kBytesMask - d.ip_bytes ||
-        frame_octets(e, dir) > kFrameMask - d.frame_bytes) [[unlikely]]
+    // Against fixed headroom rather than this packet's sizes (both are u32),
+    // in one branch: the counters are far from their limits.
+    if ((e.packets[dir] >= cfg.max_record_packets) | (ip_octets(e, dir) > kBytesMask - UINT32_MAX) |
+        (frame_octets(e, dir) > kFrameMask - UINT32_MAX)) [[unlikely]]
       split_record(e, d.ts_ns, out);
     if (record_empty(e)) {
       e.first_ns = e.last_ns = d.ts_ns;
