@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <system_error>
 #include <utility>
 
@@ -33,10 +34,24 @@ class unique_fd {
 // Page-aligned anonymous memory (the UMEM area). Throws std::system_error.
 class mapped_region {
  public:
+  // Whole multiples of 2 MiB start on a 2 MiB boundary and ask for
+  // transparent huge pages: the frames of one batch lie 2 KiB apart, so on
+  // 4 KiB pages nearly every frame the decoder reads would be a TLB miss.
   static mapped_region anonymous(size_t bytes) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    constexpr size_t kHuge = size_t{2} << 20;
+    const bool huge = bytes % kHuge == 0;
+    const size_t span = huge ? bytes + kHuge : bytes;
+    void* p = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap UMEM");
-    return mapped_region(p, bytes);
+    auto* base = static_cast<char*>(p);
+    if (huge) {
+      const size_t head = (kHuge - reinterpret_cast<uintptr_t>(base) % kHuge) % kHuge;
+      if (head != 0) ::munmap(base, head);
+      ::munmap(base + head + bytes, span - head - bytes);  // the rest of the extra 2 MiB (never 0 bytes)
+      base += head;
+      (void)::madvise(base, bytes, MADV_HUGEPAGE);  // advisory; 4 KiB pages still work
+    }
+    return mapped_region(base, bytes);
   }
   mapped_region() = default;
   mapped_region(mapped_region&& o) noexcept

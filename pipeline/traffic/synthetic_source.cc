@@ -1,8 +1,12 @@
 #include "pipeline/traffic/synthetic_source.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace flower {
@@ -153,14 +157,34 @@ uint32_t pick_size(const synthetic_config& c, uint64_t i, const flow_slot& f) no
   return std::max(size, header_bytes(f));
 }
 
+constexpr size_t kArenaChunk = size_t{64} << 20;
+
 }  // namespace
+
+void synthetic_traffic::frame_arena::chunk_free::operator()(uint8_t* p) const noexcept { std::free(p); }
+
+uint8_t* synthetic_traffic::frame_arena::take(size_t bytes) {
+  if (chunks.empty() || used + bytes > kArenaChunk) {
+    // On 2 MiB pages like a UMEM (capture/detail/unique_fd.h), and
+    // uninitialised: pages never written are never resident.
+    constexpr size_t kHuge = size_t{2} << 20;
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, kArenaChunk));
+    if (p == nullptr) throw std::bad_alloc();
+    (void)madvise(p, kArenaChunk, MADV_HUGEPAGE);
+    chunks.emplace_back(p);
+    used = 0;
+  }
+  uint8_t* p = chunks.back().get() + used;
+  used += bytes;
+  total += bytes;
+  return p;
+}
 
 synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
   if (c.flows == 0 || c.queues == 0) throw std::invalid_argument("synthetic traffic needs flows and queues");
   if (c.packets_per_sec <= 0) throw std::invalid_argument("packets_per_sec must be positive");
   synthetic_traffic t;
-  // Default-initialised: pages never written are never resident.
-  t.frames_.reset(new uint8_t[c.packets * kMaxCaplen]);
+  t.frames_.resize(c.queues);
   t.views_.resize(c.packets);
   t.queues_.resize(c.queues);
   for (auto& q : t.queues_) q.reserve(c.packets / c.queues + c.packets / 64 + 16);
@@ -183,7 +207,6 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
   double next_churn = packets_per_churn;
   uint64_t churned = 0;
   uint64_t rng = c.seed;
-  size_t at = 0;
 
   for (uint64_t i = 0; i < c.packets; ++i) {
     while (packets_per_churn > 0 && static_cast<double>(i) >= next_churn) {
@@ -210,9 +233,9 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     const bool forward = (f.sent & 1) == 0;
     const uint32_t frame_len = pick_size(c, i, f);
     const uint32_t caplen = std::min(frame_len, kMaxCaplen);
-    uint8_t* p = t.frames_.get() + at;
+    const unsigned queue = static_cast<unsigned>(f.id % c.queues);
+    uint8_t* p = t.frames_[queue].take((caplen + 15) & ~15u);
     build_frame(p, caplen, frame_len, f, forward);
-    at += (caplen + 15) & ~15u;
 
     packet_view& v = t.views_[i];
     v.data = p;
@@ -220,7 +243,7 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     v.wire_len = frame_len;
     v.ts_ns = c.start_ns + static_cast<uint64_t>(static_cast<double>(i) * ns_per_packet);
     v.link = link_type::ethernet;
-    t.queues_[f.id % c.queues].push_back(v);
+    t.queues_[queue].push_back(v);
 
     flow_truth& tr = t.truth_[static_cast<size_t>(truth_of_slot[s])];
     (forward ? tr.fwd_packets : tr.rev_packets) += 1;
@@ -229,7 +252,7 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     t.totals_.frame_bytes += frame_len;
     ++f.sent;
   }
-  t.frame_bytes_used_ = at;
+  for (const frame_arena& a : t.frames_) t.frame_bytes_used_ += a.total;
   t.totals_.packets = c.packets;
   t.totals_.flows = t.truth_.size();
   return t;

@@ -80,7 +80,19 @@ class synthetic_traffic {
   size_t memory_bytes() const noexcept;  // frames + views
 
  private:
-  std::unique_ptr<uint8_t[]> frames_;
+  // Frame bytes per queue, in chunks: each queue's frames are contiguous in
+  // its own memory, as in a NIC's per-queue rings, so a worker reading one
+  // queue streams only its own frames' cache lines.
+  struct frame_arena {
+    struct chunk_free {
+      void operator()(uint8_t* p) const noexcept;
+    };
+    std::vector<std::unique_ptr<uint8_t, chunk_free>> chunks;
+    size_t used = 0;  // in the last chunk
+    size_t total = 0;
+    uint8_t* take(size_t bytes);
+  };
+  std::vector<frame_arena> frames_;
   size_t frame_bytes_used_ = 0;
   std::vector<packet_view> views_;
   std::vector<std::vector<packet_view>> queues_;
