@@ -322,7 +322,13 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
   uint64_t batches = 0;
   uint64_t last_tick = wall_ns();
   while (!stop.load(std::memory_order_relaxed)) {
-    const size_t got = src.next_batch(src.ctx, s.views);
+    packet_batch batch;
+    if (src.borrow_batch != nullptr) {
+      batch = src.borrow_batch(src.ctx, s.views.size());
+    } else {
+      batch = {s.views.data(), src.next_batch(src.ctx, s.views)};
+    }
+    const size_t got = batch.size();
     if (got == 0) {
       if (!config.live) break;
       if (idle.sleeping()) live_idle(s, last_tick);
@@ -331,7 +337,7 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     }
     idle.reset();
     s.received += got;
-    const size_t ok = decode_batch({s.views.data(), got}, opt, s.decoded.data(), s.status);
+    const size_t ok = decode_batch(batch, opt, s.decoded.data(), s.status);
     s.shard.process({s.decoded.data(), ok}, s.out);
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }

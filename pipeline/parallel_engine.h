@@ -27,6 +27,7 @@
 // and ledger() are exact after run() returns (not during).
 
 #include <atomic>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,7 +66,7 @@ class parallel_engine {
   // shard_hash into per-shard SPSC rings drained by the shard workers.
   template <typename Source>
   void run(Source& source) {
-    run_single({&source, &pull<Source>});
+    run_single({&source, &pull<Source>, borrower<Source>()});
   }
 
   // Multi-queue feeding (AF_XDP with RSS): queues.size() == shards(); the
@@ -74,7 +75,7 @@ class parallel_engine {
   void run_per_queue(std::span<Source> queues) {
     std::vector<source_ref> refs;
     refs.reserve(queues.size());
-    for (Source& q : queues) refs.push_back({&q, &pull<Source>});
+    for (Source& q : queues) refs.push_back({&q, &pull<Source>, borrower<Source>()});
     run_queues(refs);
   }
 
@@ -98,10 +99,20 @@ class parallel_engine {
   struct source_ref {
     void* ctx;
     size_t (*next_batch)(void*, std::span<packet_view>) noexcept;
+    // Sources whose views already sit in memory lend them instead of
+    // copying (empty = none left); nullptr when the source cannot.
+    packet_batch (*borrow_batch)(void*, size_t max) noexcept = nullptr;
   };
   template <typename Source>
   static size_t pull(void* ctx, std::span<packet_view> out) noexcept {
     return static_cast<Source*>(ctx)->next_batch(out);
+  }
+  template <typename Source>
+  static constexpr auto borrower() noexcept {
+    packet_batch (*fn)(void*, size_t) noexcept = nullptr;
+    if constexpr (requires(Source& s, size_t n) { { s.borrow_batch(n) } -> std::same_as<packet_batch>; })
+      fn = +[](void* ctx, size_t max) noexcept { return static_cast<Source*>(ctx)->borrow_batch(max); };
+    return fn;
   }
 
   void run_single(source_ref source);
@@ -117,10 +128,17 @@ class span_source {
  public:
   explicit span_source(std::span<const packet_view> packets) noexcept : packets_(packets) {}
   size_t next_batch(std::span<packet_view> out) noexcept {
-    size_t n = out.size() < packets_.size() - at_ ? out.size() : packets_.size() - at_;
-    for (size_t i = 0; i < n; ++i) out[i] = packets_[at_ + i];
+    const packet_batch b = borrow_batch(out.size());
+    for (size_t i = 0; i < b.size(); ++i) out[i] = b[i];
+    return b.size();
+  }
+  // The next views in place, valid as long as the span given to the
+  // constructor: a queue worker decodes them without a copy.
+  packet_batch borrow_batch(size_t max) noexcept {
+    const size_t n = max < packets_.size() - at_ ? max : packets_.size() - at_;
+    const packet_batch b = packets_.subspan(at_, n);
     at_ += n;
-    return n;
+    return b;
   }
 
  private:
