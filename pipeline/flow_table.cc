@@ -49,27 +49,26 @@ struct alignas(64) index_bucket {
 };
 static_assert(sizeof(index_bucket) == 64);
 
-// Bit s set where slot s holds `tag` (an empty slot holds tag 0, so a
-// caller checks entry1 too).
-inline uint32_t tag_matches(const index_bucket& b, uint32_t tag) noexcept {
+// Bit s set where words[s] == v, for the 8 words of one half of a bucket.
+inline uint32_t equal_mask(const uint32_t (&words)[kBucketSlots], uint32_t v) noexcept {
 #if defined(__SSE2__)
-  const __m128i t = _mm_set1_epi32(static_cast<int>(tag));
-  const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.tag)), t);
-  const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(b.tag + 4)), t);
+  const __m128i x = _mm_set1_epi32(static_cast<int>(v));
+  const __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(words)), x);
+  const __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(words + 4)), x);
   return static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo)) | _mm_movemask_ps(_mm_castsi128_ps(hi)) << 4);
 #else
   uint32_t m = 0;
-  for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{b.tag[s] == tag} << s;
+  for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{words[s] == v} << s;
   return m;
 #endif
 }
 
+// Bit s set where slot s holds `tag` (an empty slot holds tag 0, so a
+// caller checks entry1 too).
+inline uint32_t tag_matches(const index_bucket& b, uint32_t tag) noexcept { return equal_mask(b.tag, tag); }
+
 // Bit s set where slot s is in use.
-inline uint32_t used_slots(const index_bucket& b) noexcept {
-  uint32_t m = 0;
-  for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{b.entry1[s] != 0} << s;
-  return m;
-}
+inline uint32_t used_slots(const index_bucket& b) noexcept { return ~equal_mask(b.entry1, 0) & kFullBucket; }
 
 // One flow in 96 bytes, so an entry always spans exactly two cache lines of
 // the page-aligned pool (96 k mod 64 is 0 or 32). Per-direction arrays are
@@ -293,9 +292,7 @@ struct flow_table::impl {
     uint32_t hole_bucket = home_of_hash(hash);
     int hole_slot;
     for (;; hole_bucket = next(hole_bucket)) {
-      const index_bucket& k = index[hole_bucket];
-      uint32_t m = 0;
-      for (uint32_t s = 0; s < kBucketSlots; ++s) m |= uint32_t{k.entry1[s] == entry + 1} << s;
+      const uint32_t m = equal_mask(index[hole_bucket].entry1, entry + 1);
       if (m != 0) {
         hole_slot = __builtin_ctz(m);
         break;
