@@ -164,7 +164,6 @@ inline bool tcp_ended(const flow_entry& e) noexcept {
           (((tcp_flags_of(e, 0) | tcp_flags_of(e, 1)) & kRst) != 0));
 }
 
-constexpr size_t kPage = 4096;
 constexpr size_t kHugePage = size_t{2} << 20;
 
 // Owner of one anonymous mapping of `count` zeroed T.
