@@ -12,10 +12,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLOWER_SENSOR=$1 FLOWER_SEND=$2 MODE=$3
 source "$here/netns_lib.sh"
-live_require_root
-trap live_teardown EXIT
-set -e
-live_setup
+live_begin
 
 case $MODE in
   xdp-generic) args=(--capture xdp --xdp-mode generic)

@@ -14,10 +14,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLOWER_SENSOR=$1 FLOWER_SEND=$2 XDP_MODE=${3:-generic}
 source "$here/netns_lib.sh"
-live_require_root
-trap live_teardown EXIT
-set -e
-LIVE_QUEUES=2 live_setup
+LIVE_QUEUES=2 live_begin
 [[ -e /sys/class/net/$LIVE_HOST/queues/rx-1 ]] || { echo "FAIL: veth has no second RX queue"; exit 1; }
 
 fail() { echo "FAIL: $*"; cat "$LIVE_TMP"/*.err; exit 1; }

@@ -9,10 +9,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLOWER_SENSOR=$1 FLOWER_SEND=$2
 source "$here/netns_lib.sh"
-live_require_root
-trap live_teardown EXIT
-set -e
-live_setup
+live_begin
 
 fail() { echo "FAIL: $*"; for f in "$LIVE_TMP"/*.err; do [[ -e $f ]] && { echo "--- $f"; cat "$f"; }; done; exit 1; }
 nothing_attached() {

@@ -11,10 +11,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLOWER_SENSOR=$1 FLOWER_SEND=$2 XDP_MODE=${3:-generic}
 source "$here/netns_lib.sh"
-live_require_root
-trap live_teardown EXIT
-set -e
-live_setup
+live_begin
 
 # case NAME "SENSOR ARGS" "CHECK ARGS"
 run_case() {

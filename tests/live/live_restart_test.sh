@@ -8,10 +8,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 FLOWER_SENSOR=$1 FLOWER_SEND=$2
 source "$here/netns_lib.sh"
-live_require_root
-trap live_teardown EXIT
-set -e
-live_setup
+live_begin
 
 live_start_sensor first --capture xdp --xdp-mode generic --json
 kill -KILL "$LIVE_SENSOR_PID"; wait "$LIVE_SENSOR_PID" 2>/dev/null || true; LIVE_SENSOR_PID=

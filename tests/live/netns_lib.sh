@@ -1,8 +1,10 @@
 # netns_lib.sh: disposable network namespace + veth pair with quiet links,
 # for the live capture tests and bench/live-bench. Source it, then:
+#   live_begin          # a test: skip unless root with netns, trap live_teardown
+#                       # EXIT, set -e, then live_setup; or by hand:
 #   live_setup          # creates $LIVE_NS with $LIVE_PEER inside, $LIVE_HOST outside
 #   trap live_teardown EXIT
-# LIVE_QUEUES=N (before live_setup): N RX/TX queues on both ends (default 1).
+# LIVE_QUEUES=N (before live_begin / live_setup): N RX/TX queues on both ends (default 1).
 # Addresses are the pair's own: 10.77.0.1 (host side) / 10.77.0.2 (namespace).
 # No IPv6 on either side (no DAD, no router solicitations), static neighbours,
 # so the only frames on the link are the ones the test sends.
@@ -15,6 +17,15 @@ live_require_root() {
     echo "SKIP: no network namespace support"; exit $LIVE_SKIP
   fi
   ip netns del "flower-probe-$$"
+}
+
+# The usual start of a test: skip without root or netns support, tear down
+# on any exit, stop at the first failing command, set up the pair.
+live_begin() {
+  live_require_root
+  trap live_teardown EXIT
+  set -e
+  live_setup
 }
 
 live_setup() {
