@@ -111,6 +111,14 @@ packet_filter::~packet_filter() = default;
 
 bool packet_filter::empty() const noexcept { return !impl_; }
 
+size_t packet_filter::keep_matching(std::span<packet_view> batch) noexcept {
+  if (!impl_) return batch.size();
+  size_t kept = 0;
+  for (const packet_view& p : batch)
+    if (matches(p)) batch[kept++] = p;
+  return kept;
+}
+
 bool packet_filter::matches(const packet_view& packet) noexcept {
   if (!impl_) return true;
   impl& s = *impl_;

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "capture/capture_file.h"
@@ -48,6 +49,9 @@ class packet_filter {
 
   bool empty() const noexcept;
   bool matches(const packet_view& packet) noexcept;  // compiles lazily per link type
+  // Keep the packets of `batch` that match, in order, at its front; returns
+  // how many. An empty filter keeps all without looking at them.
+  size_t keep_matching(std::span<packet_view> batch) noexcept;
   const std::string& expression() const noexcept;
   const packet_filter_counters& counters() const noexcept;  // all zero for an empty filter
 

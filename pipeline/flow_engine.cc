@@ -90,10 +90,9 @@ size_t decode_batch(packet_batch batch, const decode_options& options, decoded_p
   size_t n = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     // The decoder waits on the frame bytes coming from memory (a mapped
-    // file, a UMEM): ask for frame i + kFramePrefetch's headers now.
-    // The views themselves may come from memory (a source lending them, a
-    // file's record index): fetch them far enough ahead that reading view
-    // i + kFramePrefetch's frame address below does not wait.
+    // file, a UMEM): ask for frame i + kFramePrefetch's headers now. The
+    // views may come from memory too (a source lending them), so they are
+    // fetched further ahead, or reading that frame's address would wait.
     if (i % 2 == 0 && i + kViewPrefetch < batch.size())
       __builtin_prefetch(&batch[i + kViewPrefetch]);
     if (i + kFramePrefetch < batch.size()) {

@@ -151,6 +151,18 @@ TEST(packet_filter, empty_expression_matches_everything) {
   EXPECT_TRUE(none.matches(view_of(tcp_frame)));
 }
 
+TEST(packet_filter, keep_matching_compacts_a_batch_in_order) {
+  std::vector<packet_view> batch{view_of(tcp_frame), view_of(dns_frame), view_of(udp_other), view_of(dns_reply),
+                                 view_of(vlan_tcp)};
+  packet_filter f = packet_filter::compile("udp port 53");
+  ASSERT_EQ(f.keep_matching(batch), 2u);
+  EXPECT_EQ(batch[0].data, dns_frame.data());
+  EXPECT_EQ(batch[1].data, dns_reply.data());
+  packet_filter all;
+  EXPECT_EQ(all.keep_matching(batch), batch.size());
+  EXPECT_EQ(batch[4].data, vlan_tcp.data());  // untouched
+}
+
 TEST(packet_filter, bad_expression_throws_with_libpcaps_message) {
   try {
     packet_filter::compile("tcp port eleventy");

@@ -62,15 +62,6 @@ bool decodable(link_type link) {
   return false;
 }
 
-// Keeps the packets the filter accepts, in order; returns how many.
-size_t apply_filter(packet_filter& filter, std::span<packet_view> batch) {
-  size_t kept = 0;
-  for (const packet_view& p : batch) {
-    if (filter.matches(p)) batch[kept++] = p;
-  }
-  return kept;
-}
-
 // The file as a pipeline source: applies the filter and counts what it
 // delivered and what the filter took, so the ledger starts at the file.
 class filtered_file_source {
@@ -83,7 +74,7 @@ class filtered_file_source {
       const size_t n = file_->next_batch(out);
       if (n == 0) return 0;
       stats_->received += n;
-      const size_t kept = filter_->empty() ? n : apply_filter(*filter_, out.first(n));
+      const size_t kept = filter_->keep_matching(out.first(n));
       stats_->filtered += n - kept;
       if (kept != 0) return kept;
     }

@@ -116,10 +116,7 @@ class counted_source {
   size_t next_batch(std::span<packet_view> out) noexcept {
     const size_t n = group_->next_batch(out);
     received_ += n;
-    if (filter_.empty() || n == 0) return n;
-    size_t kept = 0;
-    for (size_t i = 0; i < n; ++i)
-      if (filter_.matches(out[i])) out[kept++] = out[i];
+    const size_t kept = filter_.keep_matching(out.first(n));
     filtered_ += n - kept;
     return kept;
   }
@@ -295,8 +292,8 @@ void daemon_started() noexcept {
 constexpr int kIdleWaitMs = 100;
 constexpr size_t kBatch = 256;
 
-// The metering loop, instantiated once per front end and filter presence.
-template <live_source Source, bool Filtered>
+// The metering loop, instantiated once per front end.
+template <live_source Source>
 void meter(Source& src, flow_engine& engine, packet_filter& filter, record_sink& sink,
            sensor_stats& stats) {
   record_buffer out(sink);
@@ -314,13 +311,8 @@ void meter(Source& src, flow_engine& engine, packet_filter& filter, record_sink&
       continue;
     }
     stats.received += n;
-    size_t kept = n;
-    if constexpr (Filtered) {
-      kept = 0;
-      for (size_t i = 0; i < n; ++i)
-        if (filter.matches(views[i])) views[kept++] = views[i];
-      stats.filtered += n - kept;
-    }
+    const size_t kept = filter.keep_matching({views.data(), n});  // all, at no cost, without a filter
+    stats.filtered += n - kept;
     engine.process({views.data(), kept}, out);
     src.release_batch();
     out.flush();
@@ -328,13 +320,6 @@ void meter(Source& src, flow_engine& engine, packet_filter& filter, record_sink&
   engine.finish(out);
   out.flush();
   stats.engine = engine.counters();
-}
-
-template <live_source Source>
-void meter_dispatch(Source& src, flow_engine& engine, packet_filter& filter, record_sink& sink,
-                    sensor_stats& stats) {
-  if (filter.empty()) meter<Source, false>(src, engine, filter, sink, stats);
-  else meter<Source, true>(src, engine, filter, sink, stats);
 }
 
 #ifdef FLOWER_HAVE_XDP
@@ -568,7 +553,7 @@ int run_live(const sensor_options& options, record_sink& sink, const live_stats_
         meter_parallel(*src, options, threads, per_queue, sink, stats);
       } else {
         // One queue (or one thread): run to completion on this thread.
-        meter_dispatch(*src, *engine, filter, sink, stats);
+        meter(*src, *engine, filter, sink, stats);
         stats.threads = 1;
       }
       collect_xdp(*src, lc);
@@ -607,7 +592,7 @@ int run_live(const sensor_options& options, record_sink& sink, const live_stats_
                options.device.c_str(), options.pcap_buffer_bytes >> 10, options.snaplen);
   daemon_started();
   packet_filter none;
-  meter_dispatch(src, *engine, none, sink, stats);
+  meter(src, *engine, none, sink, stats);
   stats.threads = 1;
   const pcap_live_stats ps = src.stats();
   lc.pcap = {ps.ps_recv, ps.ps_drop, ps.ps_ifdrop};

@@ -4,8 +4,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-
-#include "capture/detail/xdp_meta.h"
 #include <system_error>
 
 namespace flower::detail {
