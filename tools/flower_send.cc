@@ -168,11 +168,16 @@ double now_s() {
   std::exit(1);
 }
 
-void usage() {
-  std::fprintf(stderr,
+// On stderr with exit 2 for bad arguments, on stdout with exit 0 for --help.
+[[noreturn]] void usage(bool asked = false) {
+  std::fprintf(asked ? stdout : stderr,
                "usage: flower-send --iface IF [--dst-mac MAC] (--plan basic | --blast [--flows N] [--size BYTES]\n"
-               "                   [--seconds S] [--pps RATE] [--xdp-inject])\n");
-  std::exit(2);
+               "                   [--seconds S] [--pps RATE] [--xdp-inject])\n"
+               "Writes test frames on IF (10.77.0.2 -> 10.77.0.1, the test namespaces' own): --plan basic\n"
+               "sends the live tests' fixed flow set; --blast sends UDP frames of --size bytes (default 64)\n"
+               "over --flows flows (default 8192) for --seconds (default 5), at --pps (0 = as fast as it\n"
+               "can), through AF_PACKET or, with --xdp-inject, BPF_PROG_RUN live frames.\n");
+  std::exit(asked ? 0 : 2);
 }
 
 }  // namespace
@@ -186,7 +191,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> const char* { if (i + 1 >= argc) usage(); return argv[++i]; };
-    if (a == "--iface") iface = next();
+    if (a == "-h" || a == "--help") usage(true);
+    else if (a == "--iface") iface = next();
     else if (a == "--plan") plan = next();
     else if (a == "--blast") blast = true;
     else if (a == "--xdp-inject") xdp_inject = true;
