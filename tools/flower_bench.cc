@@ -69,9 +69,10 @@ uint64_t peak_rss_bytes() {
 
 double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
 
+// Views into the generator's own arrays (on huge pages), not copies.
 struct traffic {
-  std::vector<packet_view> all;
-  std::vector<std::vector<packet_view>> queues;
+  std::span<const packet_view> all;
+  std::vector<std::span<const packet_view>> queues;
   uint64_t frame_bytes = 0;
   uint64_t flows = 0;  // truth (synthetic) or 0 (replay)
   std::unique_ptr<synthetic_traffic> synthetic;
@@ -87,8 +88,8 @@ traffic make_traffic(const bench_options& o, unsigned threads) {
     rc.queues = threads;
     t.replay = std::make_unique<replay_traffic>(replay_traffic::load(rc));
     t.frame_bytes = t.replay->frame_bytes();
-    t.all.assign(t.replay->packets().begin(), t.replay->packets().end());
-    for (unsigned q = 0; q < threads; ++q) t.queues.emplace_back(t.replay->queue(q).begin(), t.replay->queue(q).end());
+    t.all = t.replay->packets();
+    for (unsigned q = 0; q < threads; ++q) t.queues.push_back(t.replay->queue(q));
     return t;
   }
   synthetic_config c;
@@ -109,9 +110,8 @@ traffic make_traffic(const bench_options& o, unsigned threads) {
   t.synthetic = std::make_unique<synthetic_traffic>(synthetic_traffic::generate(c));
   t.frame_bytes = t.synthetic->totals().frame_bytes;
   t.flows = t.synthetic->totals().flows;
-  t.all.assign(t.synthetic->packets().begin(), t.synthetic->packets().end());
-  for (unsigned q = 0; q < threads; ++q)
-    t.queues.emplace_back(t.synthetic->queue(q).begin(), t.synthetic->queue(q).end());
+  t.all = t.synthetic->packets();
+  for (unsigned q = 0; q < threads; ++q) t.queues.push_back(t.synthetic->queue(q));
   return t;
 }
 
@@ -156,18 +156,18 @@ int run_once(bench_options o, double* mpps_out = nullptr) {
   std::vector<span_source> warm_queues, queues;
   std::vector<std::span<const packet_view>> timed;
   if (o.feed == "queue") {
-    for (auto& q : t.queues) {
+    for (std::span<const packet_view> q : t.queues) {
       const size_t k = warm_total == 0 ? 0 : static_cast<size_t>(q.size() * warm_total / std::max<uint64_t>(1, packets));
-      warm_queues.emplace_back(std::span<const packet_view>(q).first(k));
-      timed.push_back(std::span<const packet_view>(q).subspan(k));
+      warm_queues.emplace_back(q.first(k));
+      timed.push_back(q.subspan(k));
       warm_packets += k;
     }
     if (warm_packets) engine.run_per_queue(std::span<span_source>(warm_queues));
   } else {
     warm_packets = warm_total;
-    span_source w(std::span<const packet_view>(t.all).first(warm_packets));
+    span_source w(t.all.first(warm_packets));
     if (warm_packets) engine.run(w);
-    timed.push_back(std::span<const packet_view>(t.all).subspan(warm_packets));
+    timed.push_back(t.all.subspan(warm_packets));
   }
   const uint64_t timed_packets = packets - warm_packets;
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "pipeline/packet.h"
+#include "pipeline/traffic/huge_page_allocator.h"
 
 namespace flower {
 
@@ -45,8 +46,9 @@ class replay_traffic {
 
  private:
   std::unique_ptr<uint8_t[]> frames_;
-  std::vector<packet_view> views_;
-  std::vector<std::vector<packet_view>> queues_;
+  using view_array = std::vector<packet_view, huge_page_allocator<packet_view>>;
+  view_array views_;
+  std::vector<view_array> queues_;
   uint64_t loops_ = 0;
   uint64_t file_packets_ = 0;
   uint64_t frame_bytes_ = 0;

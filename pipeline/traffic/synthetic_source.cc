@@ -186,8 +186,10 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
   synthetic_traffic t;
   t.frames_.resize(c.queues);
   t.views_.resize(c.packets);
-  t.queues_.resize(c.queues);
-  for (auto& q : t.queues_) q.reserve(c.packets / c.queues + c.packets / 64 + 16);
+  if (c.queues > 1) {
+    t.queues_.resize(c.queues);
+    for (auto& q : t.queues_) q.reserve(c.packets / c.queues + c.packets / 64 + 16);
+  }
 
   std::vector<flow_slot> slots(c.flows);
   std::vector<int64_t> truth_of_slot(c.flows, -1);  // truth entries made on first packet
@@ -243,7 +245,7 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     v.wire_len = frame_len;
     v.ts_ns = c.start_ns + static_cast<uint64_t>(static_cast<double>(i) * ns_per_packet);
     v.link = link_type::ethernet;
-    t.queues_[queue].push_back(v);
+    if (!t.queues_.empty()) t.queues_[queue].push_back(v);
 
     flow_truth& tr = t.truth_[static_cast<size_t>(truth_of_slot[s])];
     (forward ? tr.fwd_packets : tr.rev_packets) += 1;

@@ -30,6 +30,7 @@
 
 #include "pipeline/flow_key.h"
 #include "pipeline/packet.h"
+#include "pipeline/traffic/huge_page_allocator.h"
 
 namespace flower {
 
@@ -72,8 +73,10 @@ class synthetic_traffic {
 
   std::span<const packet_view> packets() const noexcept { return views_; }  // time order
   // Packets of queue i (flows split by identity), each in time order.
-  std::span<const packet_view> queue(unsigned i) const noexcept { return queues_[i]; }
-  unsigned queue_count() const noexcept { return static_cast<unsigned>(queues_.size()); }
+  std::span<const packet_view> queue(unsigned i) const noexcept {
+    return queues_.empty() ? std::span<const packet_view>(views_) : std::span<const packet_view>(queues_[i]);
+  }
+  unsigned queue_count() const noexcept { return queues_.empty() ? 1u : static_cast<unsigned>(queues_.size()); }
 
   const std::vector<flow_truth>& truth() const noexcept { return truth_; }  // flows with >= 1 packet
   const traffic_totals& totals() const noexcept { return totals_; }
@@ -94,8 +97,9 @@ class synthetic_traffic {
   };
   std::vector<frame_arena> frames_;
   size_t frame_bytes_used_ = 0;
-  std::vector<packet_view> views_;
-  std::vector<std::vector<packet_view>> queues_;
+  using view_array = std::vector<packet_view, huge_page_allocator<packet_view>>;
+  view_array views_;
+  std::vector<view_array> queues_;  // empty with one queue: queue(0) is views_
   std::vector<flow_truth> truth_;
   traffic_totals totals_;
 };
