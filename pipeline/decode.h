@@ -86,7 +86,7 @@ decode_status decode_general(const packet_view& packet, const decode_options& op
 inline bool decode_plain(const packet_view& packet, decoded_packet& out) noexcept;  // detail/decode_plain.h
 }  // namespace detail
 
-inline decode_status decode_packet(const packet_view& packet, const decode_options& options,
+[[gnu::always_inline]] inline decode_status decode_packet(const packet_view& packet, const decode_options& options,
                                    decoded_packet& out) noexcept {
   if (detail::decode_plain(packet, out)) [[likely]]
     return decode_status::ok;

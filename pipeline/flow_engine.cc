@@ -87,27 +87,41 @@ flow_engine::flow_engine(const engine_config& config) : decode_(config.decode), 
 
 size_t decode_batch(packet_batch batch, const decode_options& options, decoded_packet* out,
                     std::array<uint64_t, kDecodeStatusCount>& status) noexcept {
+  const packet_view* in = batch.data();
+  const size_t count = batch.size();
   size_t n = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    // The decoder waits on the frame bytes coming from memory (a mapped
-    // file, a UMEM): ask for frame i + kFramePrefetch's headers now. The
-    // views may come from memory too (a source lending them), so they are
-    // fetched further ahead, or reading that frame's address would wait.
-    if (i % 2 == 0 && i + kViewPrefetch < batch.size())
-      __builtin_prefetch(&batch[i + kViewPrefetch]);
-    if (i + kFramePrefetch < batch.size()) {
-      // As an integer: an empty frame may have a null pointer, and a
-      // prefetch of any address is harmless, but null + 63 is not valid C++.
-      const auto f = reinterpret_cast<uintptr_t>(batch[i + kFramePrefetch].data);
-      __builtin_prefetch(reinterpret_cast<const void*>(f));
-      __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));
-    }
-    const decode_status s = decode_packet(batch[i], options, out[n]);
+  const auto decode_one = [&](size_t i) __attribute__((always_inline)) {
+    const decode_status s = decode_packet(in[i], options, out[n]);
     if (s == decode_status::ok) [[likely]]
       ++n;
     else
       ++status[static_cast<size_t>(s)];
+  };
+  // The decoder waits on the frame bytes coming from memory (a mapped
+  // file, a UMEM): ask for frame i + kFramePrefetch's headers now. The
+  // views may come from memory too (a source lending them), so they are
+  // fetched further ahead, or reading that frame's address would wait.
+  // Frame addresses go through an integer: an empty frame may have a null
+  // pointer, and a prefetch of any address is harmless, but null + 63 is
+  // not valid C++. Three loops so the long one has no bounds tests.
+  const auto prefetch_frame = [&](size_t i) __attribute__((always_inline)) {
+    const auto f = reinterpret_cast<uintptr_t>(in[i].data);
+    __builtin_prefetch(reinterpret_cast<const void*>(f));
+    __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));
+  };
+  size_t i = 0;
+  for (; i + kViewPrefetch + 1 < count; i += 2) {  // two views per cache line
+    __builtin_prefetch(&in[i + kViewPrefetch]);
+    prefetch_frame(i + kFramePrefetch);
+    decode_one(i);
+    prefetch_frame(i + 1 + kFramePrefetch);
+    decode_one(i + 1);
   }
+  for (; i + kFramePrefetch < count; ++i) {
+    prefetch_frame(i + kFramePrefetch);
+    decode_one(i);
+  }
+  for (; i < count; ++i) decode_one(i);
   // Counted once per batch: an increment in memory per packet is a chain of
   // store-to-load forwards that the loop would wait on.
   status[static_cast<size_t>(decode_status::ok)] += n;
