@@ -132,7 +132,11 @@ inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash) no
   uint64_t w4 = detail::load64(src + 32);
   const auto lo = static_cast<uint32_t>(w4);  // port_a | port_b << 16 (little endian)
   const bool ports_gt = (lo & 0xffff) > (lo >> 16);
-  const bool swap = (w1 > w3) | ((w1 == w3) & ((w0 > w2) | ((w0 == w2) & ports_gt)));
+  // (w1:w0) against (w3:w2) as 128-bit numbers: a compare and a
+  // subtract-with-borrow, where word-by-word tests took a dozen more.
+  using detail::uint128;
+  const uint128 addr_a = uint128{w1} << 64 | w0, addr_b = uint128{w3} << 64 | w2;
+  const bool swap = (addr_a > addr_b) | ((addr_a == addr_b) & ports_gt);
   const uint64_t m = 0 - static_cast<uint64_t>(swap);
   const uint64_t x0 = (w0 ^ w2) & m, x1 = (w1 ^ w3) & m;
   w0 ^= x0, w2 ^= x0, w1 ^= x1, w3 ^= x1;
