@@ -27,6 +27,12 @@ namespace {
 
 constexpr uint64_t kLiveTickNs = 1'000'000'000ull;  // idle shards expire / flush once a second
 
+uint64_t monotonic_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * kNsPerSec + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 uint64_t wall_ns() noexcept {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -137,6 +143,7 @@ struct alignas(kCacheLine) shard_state {
   spsc_ring<decoded_packet> ring;  // single-queue mode: dispatcher -> worker
   // Multi-queue mode: written by this shard's worker only.
   uint64_t received = 0;
+  queue_worker_run last_run;
   std::array<uint64_t, kDecodeStatusCount> status{};
   std::array<packet_view, kPipelineBatch> views;
   std::array<decoded_packet, kPipelineBatch> decoded;
@@ -317,6 +324,8 @@ void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
 void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref src,
                                       const std::atomic<bool>& stop) noexcept {
   if (config.pin_threads) pin_current_thread(index);
+  const uint64_t start_ns = monotonic_ns();
+  const uint64_t received_before = s.received;
   const decode_options& opt = config.engine.decode;
   backoff idle;
   uint64_t batches = 0;
@@ -342,6 +351,7 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
   s.out.flush();
+  s.last_run = {s.received - received_before, monotonic_ns() - start_ns};
 }
 
 parallel_engine::parallel_engine(const parallel_config& config, record_sink& sink)
@@ -450,6 +460,12 @@ void parallel_engine::finish() {
     s->shard.finish(s->out);
     s->out.flush();
   }
+}
+
+std::vector<queue_worker_run> parallel_engine::last_queue_run() const {
+  std::vector<queue_worker_run> runs;
+  for (const auto& s : impl_->shards) runs.push_back(s->last_run);
+  return runs;
 }
 
 engine_counters parallel_engine::counters() const {

@@ -49,6 +49,12 @@ struct parallel_config {
   unsigned decode_threads = 0;  // single-queue mode: TBB arena size for read/decode/dispatch; 0 = auto
 };
 
+// One queue worker's share of a run_per_queue() call.
+struct queue_worker_run {
+  uint64_t packets = 0;  // pulled from its queue
+  uint64_t ns = 0;       // from its start to its return (monotonic clock)
+};
+
 inline constexpr size_t kPipelineBatch = 256;     // packets per source batch / ring transfer
 inline constexpr size_t kMaxBatchesInFlight = 8;  // parallel_pipeline tokens (live batches)
 
@@ -94,6 +100,11 @@ class parallel_engine {
   drop_ledger ledger() const;
   size_t table_memory_bytes() const noexcept;  // all shards' flow tables
   size_t active_flows() const noexcept;        // flows currently in the tables
+
+  // Per shard, what its worker did in the last run_per_queue(): a run lasts
+  // as long as its slowest worker, and on a shared host the workers' own
+  // rates show which core was held back.
+  std::vector<queue_worker_run> last_queue_run() const;
 
  private:
   struct source_ref {

@@ -37,6 +37,14 @@ class FlowerBench(unittest.TestCase):
                 obj = json.loads(p.stdout)
                 self.check_run(obj, 2000, 60000)
                 self.assertEqual(obj["warmup_packets"], 2000)
+                if feed == "queue":
+                    # One rate per worker; no worker outlasts the run, so
+                    # together they are at least the run's rate.
+                    self.assertEqual(len(obj["worker_mpps"]), 2)
+                    self.assertGreater(min(obj["worker_mpps"]), 0)
+                    self.assertGreaterEqual(sum(obj["worker_mpps"]), obj["mpps"] * 0.999)
+                else:
+                    self.assertEqual(obj["worker_mpps"], [])
 
     def test_repeat_prints_every_run_and_a_summary(self):
         p = run("--flows", "1000", "--packets", "20000", "--threads", "1", "--repeat", "3", "--json")
