@@ -135,7 +135,10 @@ class parallel_engine {
 };
 
 // A Source over packets already in memory (tests, benchmarks, replay).
-class span_source {
+// A cache line each: queue workers advance sources that sit side by side
+// in one array, and sharing a line would bounce it between their cores on
+// every batch.
+class alignas(64) span_source {
  public:
   explicit span_source(std::span<const packet_view> packets) noexcept : packets_(packets) {}
   size_t next_batch(std::span<packet_view> out) noexcept {
