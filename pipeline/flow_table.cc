@@ -613,8 +613,14 @@ struct flow_table::impl {
     const size_t head = std::min(n, 2 * kAhead);
     for (size_t i = 0; i < head; ++i) view.hash(ring[i & kRingMask], in[i]);
     for (size_t i = 0; i < std::min(n, kAhead); ++i) view.entry(ring[i & kRingMask]);
-    for (size_t i = 0; i < n; ++i) {
-      if (i + 2 * kAhead < n) view.hash(ring[(i + 2 * kAhead) & kRingMask], in[i + 2 * kAhead]);
+    // Steady state without bounds tests, then the last 2D packets.
+    size_t i = 0;
+    for (; i + 2 * kAhead < n; ++i) {
+      view.hash(ring[(i + 2 * kAhead) & kRingMask], in[i + 2 * kAhead]);
+      view.entry(ring[(i + kAhead) & kRingMask]);
+      apply(ring[i & kRingMask], in[i], out);
+    }
+    for (; i < n; ++i) {
       if (i + kAhead < n) view.entry(ring[(i + kAhead) & kRingMask]);
       apply(ring[i & kRingMask], in[i], out);
     }
