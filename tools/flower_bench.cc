@@ -374,7 +374,9 @@ int main(int argc, char** argv) {
   app.add_flag("--json", o.json, "print one JSON object");
   app.add_flag("--sweep", o.sweep, "Mpps per core vs flows (1k..10M) and vs churn; writes --sweep-out");
   app.add_option("--sweep-out", o.sweep_out, "TSV written by --sweep (plot with bench/sweep-plot)");
-  app.add_option("--repeat", o.repeat, "runs: best/median/worst on stderr; with --sweep, runs per point (best kept)")
+  app.add_option("--repeat", o.repeat,
+                 "runs of a fresh engine over the same traffic: best/median/worst on stderr; "
+                 "with --sweep, runs per point, each in a fresh process (best kept)")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
