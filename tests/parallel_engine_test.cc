@@ -168,6 +168,28 @@ TEST_P(ParallelEngineThreads, PerQueueRecordsMatchGroundTruth) {
   EXPECT_TRUE(r.ledger.reconciles());
 }
 
+// last_queue_run() describes the last run only: each worker's packets are
+// its own queue's, and a second run over part of the traffic replaces them.
+TEST_P(ParallelEngineThreads, LastQueueRunCountsEachWorkersOwnQueue) {
+  synthetic_config c = mixed_traffic();
+  c.queues = GetParam();
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  collecting_sink sink;
+  parallel_engine engine(config_for(GetParam()), sink);
+  for (const size_t keep : {SIZE_MAX, size_t{1000}}) {
+    std::vector<span_source> queues;
+    for (unsigned q = 0; q < t.queue_count(); ++q) queues.emplace_back(t.queue(q).first(std::min(keep, t.queue(q).size())));
+    engine.run_per_queue(std::span<span_source>(queues));
+    const std::vector<queue_worker_run> runs = engine.last_queue_run();
+    ASSERT_EQ(runs.size(), GetParam());
+    for (unsigned q = 0; q < GetParam(); ++q) {
+      EXPECT_EQ(runs[q].packets, std::min(keep, t.queue(q).size())) << "queue " << q;
+      EXPECT_GT(runs[q].ns, 0u) << "queue " << q;
+    }
+  }
+  engine.finish();
+}
+
 INSTANTIATE_TEST_SUITE_P(Threads, ParallelEngineThreads, ::testing::Values(1u, 2u, 4u));
 
 TEST(ParallelEngine, RecordsAreIdenticalAcrossThreadCountsIncludingIdleSplits) {
