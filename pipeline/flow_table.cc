@@ -445,8 +445,10 @@ struct flow_table::impl {
     }
     // Against fixed headroom rather than this packet's sizes (both are u32),
     // in one branch: the counters are far from their limits.
-    if ((e.packets[dir] >= cfg.max_record_packets) | (ip_octets(e, dir) > kBytesMask - UINT32_MAX) |
-        (frame_octets(e, dir) > kFrameMask - UINT32_MAX)) [[unlikely]]
+    const unsigned near_limit = unsigned{e.packets[dir] >= cfg.max_record_packets} |
+                                unsigned{ip_octets(e, dir) > kBytesMask - UINT32_MAX} |
+                                unsigned{frame_octets(e, dir) > kFrameMask - UINT32_MAX};
+    if (near_limit != 0) [[unlikely]]
       split_record(e, d.ts_ns, out);
     if (record_empty(e)) {
       e.first_ns = e.last_ns = d.ts_ns;
