@@ -6,8 +6,6 @@
 //   flower-bench --flows 1000000 --packets 4000000 --threads 2 --json
 //   flower-bench --sweep --sweep-out sweep.tsv     # then bench/sweep-plot sweep.tsv out.png
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -46,7 +44,6 @@ struct bench_options {
   std::string feed = "queue";
   bool no_pin = false;
   bool no_warmup = false;
-  double spin_up_s = 0.2;
   unsigned decode_threads = 0;
   bool json = false;
   bool sweep = false;
@@ -71,31 +68,6 @@ uint64_t peak_rss_bytes() {
 }
 
 double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// Keeps each worker's CPU busy for `s` seconds, on the CPU the engine will
-// pin that worker to (index modulo the CPU count, as parallel_engine does).
-// On a VM, a vCPU that sat idle while the traffic was made comes back
-// slowly: without this, the first two-thread run of a process was some
-// 20 % slower than the next (docs/PERFORMANCE.md). Nothing is metered.
-void spin_up(unsigned threads, bool pin, double s) {
-  if (s <= 0) return;
-  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::thread> spinners;
-  for (unsigned i = 0; i < threads; ++i)
-    spinners.emplace_back([=] {
-      if (pin) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(i % cpus, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
-      }
-      const auto until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
-                                                 std::chrono::duration<double>(s));
-      while (clock_type::now() < until) {
-      }
-    });
-  for (std::thread& w : spinners) w.join();
-}
 
 // Views into the generator's own arrays (on huge pages), not copies.
 struct traffic {
@@ -171,7 +143,6 @@ int run_once(const bench_options& o, const traffic& t, double gen_s, double* mpp
 
   counting_sink sink;
   parallel_engine engine(pc, sink);
-  spin_up(threads, pc.pin_threads, o.spin_up_s);
 
   // Warm-up (untimed): uniform synthetic traffic visits its flows round
   // robin, so the first `flows` packets create every flow once. Metering
@@ -245,13 +216,13 @@ int run_once(const bench_options& o, const traffic& t, double gen_s, double* mpp
         "\"packets\":%llu,\"warmup_packets\":%llu,\"size\":\"%s\",\"v6_share\":%g,\"zipf\":%g,\"churn_per_sec\":%g,"
         "\"gbps_equivalent\":%.3f,\"ns_per_packet\":%.3f,\"ns_per_packet_per_core\":%.3f,\"run_seconds\":%.6f,"
         "\"finish_seconds\":%.6f,\"records\":%llu,\"records_per_sec\":%.0f,\"table_bytes\":%.0f,"
-        "\"table_bytes_per_flow\":%.1f,\"table_bytes_per_active_flow\":%.1f,\"flows_evicted\":%llu,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"spin_up_seconds\":%g,\"worker_mpps\":%s,\"ledger\":%s}\n",
+        "\"table_bytes_per_flow\":%.1f,\"table_bytes_per_active_flow\":%.1f,\"flows_evicted\":%llu,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"worker_mpps\":%s,\"ledger\":%s}\n",
         mpps, mpps / threads, threads, o.feed.c_str(), static_cast<unsigned long long>(t.flows), active,
         static_cast<unsigned long long>(packets), static_cast<unsigned long long>(warm_packets), o.size.c_str(), o.v6_share, o.zipf, o.churn, gbps, ns_per_packet,
         ns_per_packet * threads, run_s, total_s - run_s, static_cast<unsigned long long>(sink.records),
         static_cast<double>(sink.records) / total_s, table_bytes, bytes_per_flow, bytes_per_active,
         static_cast<unsigned long long>(ledger.flows_evicted), static_cast<unsigned long long>(rss),
-        gen_s, o.spin_up_s, worker_json.c_str(), to_json(ledger).c_str());
+        gen_s, worker_json.c_str(), to_json(ledger).c_str());
   } else {
     if (o.replay.empty()) {
       std::printf("flower-bench: %llu packets, %llu flows, %u threads (%s feed), size %s, v6 %.0f%%, zipf %g, churn %g/s\n",
@@ -263,8 +234,6 @@ int run_once(const bench_options& o, const traffic& t, double gen_s, double* mpp
                   static_cast<unsigned long long>(t.replay->loops()), threads, o.feed.c_str());
     }
     std::printf("  frames generated in %.2f s before timing (not measured)\n", gen_s);
-    if (o.spin_up_s > 0)
-      std::printf("  spin-up      %.2f s of busy worker CPUs before timing (--spin-up 0 to skip)\n", o.spin_up_s);
     if (warm_packets)
       std::printf("  warm-up      %llu packets create the flows before timing (--no-warmup to time them)\n",
                   static_cast<unsigned long long>(warm_packets));
@@ -399,10 +368,6 @@ int main(int argc, char** argv) {
   app.add_option("--feed", o.feed, "queue: one queue per core, run to completion (AF_XDP/RSS); "
                                    "dispatch: one source sharded by hash (pcap)");
   app.add_flag("--no-pin", o.no_pin, "do not pin worker threads to CPUs");
-  app.add_option("--spin-up", o.spin_up_s,
-                 "seconds each worker's CPU is kept busy before the clock starts (0 = none): "
-                 "an idle vCPU of a VM comes back slowly")
-      ->check(CLI::Range(0.0, 10.0));
   app.add_flag("--no-warmup", o.no_warmup,
                "time flow creation too (default: uniform synthetic traffic creates its flows before the clock starts)");
   app.add_option("--decode-threads", o.decode_threads, "dispatch feed: threads reading and decoding (0 = auto)");
