@@ -14,10 +14,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include <sys/mman.h>
-
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -154,15 +151,7 @@ void BM_DecodeAndUpdateRing(benchmark::State& state) {
   std::mt19937_64 rng(7);
   for (auto& t : traffic) t = {static_cast<uint32_t>(rng() % flows), (rng() & 1) != 0};
   // On 2 MiB pages, as xdp_source maps its UMEM.
-  constexpr size_t kRingBytes = kRingFrames * kChunk, kHuge = size_t{2} << 20;
-  const std::unique_ptr<uint8_t, decltype(&std::free)> ring_memory(
-      static_cast<uint8_t*>(std::aligned_alloc(kHuge, kRingBytes)), &std::free);
-  if (!ring_memory) {
-    state.SkipWithError("no memory for the ring");
-    return;
-  }
-  (void)madvise(ring_memory.get(), kRingBytes, MADV_HUGEPAGE);
-  const std::span<uint8_t> ring(ring_memory.get(), kRingBytes);
+  std::vector<uint8_t, huge_page_allocator<uint8_t>> ring(kRingFrames * kChunk);
   std::vector<packet_view> views(kBatch);
   size_t pos = 0, slot = 0;
   uint64_t ts = kT0;

@@ -116,13 +116,17 @@ inline uint32_t shard_index(uint64_t hash, uint32_t n) noexcept {
   return static_cast<uint32_t>(((hash >> 32) * n) >> 32);
 }
 
-void pin_current_thread(unsigned index) noexcept {
+}  // namespace
+
+void pin_worker_thread(unsigned index) noexcept {
   const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(index % cpus, &set);
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
 }
+
+namespace {
 
 engine_config shard_config(const engine_config& total, unsigned shards) {
   engine_config c = total;
@@ -293,7 +297,7 @@ void parallel_engine::impl::live_idle(shard_state& s, uint64_t& last_tick) noexc
 
 // Shard worker in single-queue mode: drain the ring in batches, in place.
 void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
-  if (config.pin_threads) pin_current_thread(index);
+  if (config.pin_threads) pin_worker_thread(index);
   backoff idle;
   uint64_t batches = 0;
   uint64_t last_tick = wall_ns();
@@ -323,7 +327,7 @@ void parallel_engine::impl::drain(shard_state& s, unsigned index) noexcept {
 // Shard worker in multi-queue mode: pull, decode, meter; no handoff at all.
 void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref src,
                                       const std::atomic<bool>& stop) noexcept {
-  if (config.pin_threads) pin_current_thread(index);
+  if (config.pin_threads) pin_worker_thread(index);
   const uint64_t start_ns = monotonic_ns();
   const uint64_t received_before = s.received;
   const decode_options& opt = config.engine.decode;

@@ -49,6 +49,11 @@ struct parallel_config {
   unsigned decode_threads = 0;  // single-queue mode: TBB arena size for read/decode/dispatch; 0 = auto
 };
 
+// Pins the calling thread to the CPU that shard worker `index` gets with
+// pin_threads (index modulo the CPU count); best effort. For code that must
+// run where a worker will, such as a benchmark preparing its queues.
+void pin_worker_thread(unsigned index) noexcept;
+
 // One queue worker's share of a run_per_queue() call.
 struct queue_worker_run {
   uint64_t packets = 0;  // pulled from its queue

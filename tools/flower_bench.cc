@@ -6,8 +6,6 @@
 //   flower-bench --flows 1000000 --packets 4000000 --threads 2 --json
 //   flower-bench --sweep --sweep-out sweep.tsv     # then bench/sweep-plot sweep.tsv out.png
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -73,25 +71,19 @@ uint64_t peak_rss_bytes() {
 double seconds(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Reads every view and the first byte of every frame once, each queue on
-// the CPU its worker will be pinned to (index modulo the CPU count, as
-// parallel_engine pins), before the clock starts. The traffic is far larger
-// than the caches, so nothing of it is cached for the timed run; what this
-// removes is a first-read cost: without it the first two-thread run of a
-// process averaged 57 and 65 Mpps in two sets of six where the second run,
-// reading the same traffic again, did 65 and 72 (10k flows); with it the
-// first run did as well as the second (docs/PERFORMANCE.md).
+// the CPU its worker will be pinned to, after the traffic is made and
+// before any run. The traffic is far larger than the caches, so nothing of
+// it is cached for a timed run; what this removes is a first-read cost:
+// without it the first two-thread run of a process averaged 57 and 65 Mpps
+// in two sets of six where the second run, reading the same traffic again,
+// did 65 and 72 (10k flows); with it the first run is no longer the slow
+// one (docs/PERFORMANCE.md).
 void read_traffic_once(std::span<const std::span<const packet_view>> queues, bool pin) {
-  const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> readers;
   std::atomic<uint64_t> checksum{0};
   for (unsigned i = 0; i < queues.size(); ++i)
-    readers.emplace_back([i, pin, cpus, q = queues[i], &checksum] {
-      if (pin) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(i % cpus, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);  // best effort
-      }
+    readers.emplace_back([i, pin, q = queues[i], &checksum] {
+      if (pin) pin_worker_thread(i);
       uint64_t sum = 0;
       for (const packet_view& v : q) sum += v.caplen ? v.data[0] : 0;
       checksum.fetch_add(sum, std::memory_order_relaxed);  // keeps the reads
@@ -173,12 +165,6 @@ int run_once(const bench_options& o, const traffic& t, double gen_s, double* mpp
 
   counting_sink sink;
   parallel_engine engine(pc, sink);
-  if (o.feed == "queue") {
-    read_traffic_once(t.queues, pc.pin_threads);
-  } else {
-    const std::span<const packet_view> all[1] = {t.all};
-    read_traffic_once(all, false);
-  }
 
   // Warm-up (untimed): uniform synthetic traffic visits its flows round
   // robin, so the first `flows` packets create every flow once. Metering
@@ -308,6 +294,12 @@ int run_repeated(bench_options o) {
   const auto gen_start = clock_type::now();
   const traffic t = make_traffic(o, thread_count(o));
   const double gen_s = seconds(clock_type::now() - gen_start);
+  if (o.feed == "queue") {
+    read_traffic_once(t.queues, !o.no_pin);
+  } else {
+    const std::span<const packet_view> all[1] = {t.all};
+    read_traffic_once(all, false);
+  }
   std::vector<double> mpps;
   int rc = 0;
   for (unsigned r = 0; r < o.repeat; ++r) {

@@ -1,12 +1,8 @@
 #include "pipeline/traffic/synthetic_source.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <stdexcept>
 
 namespace flower {
@@ -161,17 +157,15 @@ constexpr size_t kArenaChunk = size_t{64} << 20;
 
 }  // namespace
 
-void synthetic_traffic::frame_arena::chunk_free::operator()(uint8_t* p) const noexcept { std::free(p); }
+void synthetic_traffic::frame_arena::chunk_free::operator()(uint8_t* p) const noexcept {
+  huge_page_allocator<uint8_t>().deallocate(p, kArenaChunk);
+}
 
 uint8_t* synthetic_traffic::frame_arena::take(size_t bytes) {
   if (chunks.empty() || used + bytes > kArenaChunk) {
     // On 2 MiB pages like a UMEM (capture/detail/unique_fd.h), and
     // uninitialised: pages never written are never resident.
-    constexpr size_t kHuge = size_t{2} << 20;
-    auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, kArenaChunk));
-    if (p == nullptr) throw std::bad_alloc();
-    (void)madvise(p, kArenaChunk, MADV_HUGEPAGE);
-    chunks.emplace_back(p);
+    chunks.emplace_back(huge_page_allocator<uint8_t>().allocate(kArenaChunk));
     used = 0;
   }
   uint8_t* p = chunks.back().get() + used;
