@@ -51,23 +51,28 @@ flow_shard::flow_shard(const engine_config& config)
     : fragments_(config.fragment_slots), table_(config.table, config.ports) {}
 
 void flow_shard::process(std::span<decoded_packet> batch, record_buffer& out) noexcept {
-  uint64_t newest = now_ns_;
-  bool notes = false;
-  for (decoded_packet& p : batch) {
-    if (p.frag != fragment_kind::none || p.has_outer_first_fragment) {
-      fragments_.resolve(p);
-      notes |= p.note_only;
+  bool fragment_work = false;
+  for (const decoded_packet& p : batch) fragment_work |= p.frag != fragment_kind::none || p.has_outer_first_fragment;
+  process(batch, fragment_work, out);
+}
+
+void flow_shard::process(std::span<decoded_packet> batch, bool fragment_work, record_buffer& out) noexcept {
+  if (fragment_work) [[unlikely]] {
+    bool notes = false;
+    for (decoded_packet& p : batch) {
+      if (p.frag != fragment_kind::none || p.has_outer_first_fragment) {
+        fragments_.resolve(p);
+        notes |= p.note_only;
+      }
     }
-    newest = std::max(newest, p.ts_ns);
+    if (notes) {  // note-only copies are remembered, not metered
+      size_t kept = 0;
+      for (const decoded_packet& p : batch)
+        if (!p.note_only) batch[kept++] = p;
+      batch = batch.first(kept);
+    }
   }
-  if (notes) [[unlikely]] {  // note-only copies are remembered, not metered
-    size_t kept = 0;
-    for (const decoded_packet& p : batch)
-      if (!p.note_only) batch[kept++] = p;
-    batch = batch.first(kept);
-  }
-  table_.update(batch, out);
-  now_ns_ = newest;
+  now_ns_ = std::max(now_ns_, table_.update(batch, out));
   table_.expire(now_ns_, out);
 }
 
@@ -86,16 +91,25 @@ void flow_shard::finish(record_buffer& out) noexcept {
 flow_engine::flow_engine(const engine_config& config) : decode_(config.decode), shard_(config) {}
 
 size_t decode_batch(packet_batch batch, const decode_options& options, decoded_packet* out,
-                    std::array<uint64_t, kDecodeStatusCount>& status) noexcept {
+                    std::array<uint64_t, kDecodeStatusCount>& status, bool& fragment_work) noexcept {
   const packet_view* in = batch.data();
   const size_t count = batch.size();
   size_t n = 0;
+  fragment_work = false;
+  // decode_packet() unrolled: only the general path makes fragments or
+  // notes, so only its packets are looked at for them.
   const auto decode_one = [&](size_t i) __attribute__((always_inline)) {
-    const decode_status s = decode_packet(in[i], options, out[n]);
-    if (s == decode_status::ok) [[likely]]
+    if (detail::decode_plain(in[i], out[n])) [[likely]] {
       ++n;
-    else
+      return;
+    }
+    const decode_status s = detail::decode_general(in[i], options, out[n]);
+    if (s == decode_status::ok) {
+      fragment_work |= out[n].frag != fragment_kind::none || out[n].has_outer_first_fragment;
+      ++n;
+    } else {
       ++status[static_cast<size_t>(s)];
+    }
   };
   // The decoder waits on the frame bytes coming from memory (a mapped
   // file, a UMEM): ask for frame i + kFramePrefetch's headers now. The
@@ -130,9 +144,10 @@ size_t decode_batch(packet_batch batch, const decode_options& options, decoded_p
 
 void flow_engine::process(packet_batch batch, record_buffer& out) noexcept {
   for (size_t i = 0; i < batch.size(); i += kBatch) {
+    bool fragment_work;
     const size_t n = decode_batch(batch.subspan(i, std::min(kBatch, batch.size() - i)), decode_, decoded_.data(),
-                                  counters_.status);
-    shard_.process({decoded_.data(), n}, out);
+                                  counters_.status, fragment_work);
+    shard_.process({decoded_.data(), n}, fragment_work, out);
   }
   counters_.received += batch.size();
 }

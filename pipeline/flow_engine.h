@@ -44,9 +44,11 @@ struct engine_config {
 
 // Decode every packet of `batch` into `out` (room for batch.size()),
 // keeping only those that decode; counts every packet in `status` under its
-// decode_status. Returns how many were kept. Prefetches frames ahead.
+// decode_status. Returns how many were kept, and sets `fragment_work` when
+// one of them is a fragment or carries a first-fragment note (the shard
+// then resolves them; otherwise it need not look). Prefetches frames ahead.
 size_t decode_batch(packet_batch batch, const decode_options& options, decoded_packet* out,
-                    std::array<uint64_t, kDecodeStatusCount>& status) noexcept;
+                    std::array<uint64_t, kDecodeStatusCount>& status, bool& fragment_work) noexcept;
 
 // One shard: fragment resolution + flow table, fed with decoded packets.
 class flow_shard {
@@ -55,6 +57,8 @@ class flow_shard {
 
   // Meter decoded packets (status ok), then expire by the batch's newest time.
   void process(std::span<decoded_packet> batch, record_buffer& out) noexcept;
+  // The same, told by decode_batch whether any packet needs fragment work.
+  void process(std::span<decoded_packet> batch, bool fragment_work, record_buffer& out) noexcept;
   // Expire by wall/packet time when no packets come (live capture).
   void tick(uint64_t now_ns, record_buffer& out) noexcept;
   void finish(record_buffer& out) noexcept;  // export all, end_reason::shutdown

@@ -64,7 +64,9 @@ class flow_table {
   flow_table& operator=(const flow_table&) = delete;
 
   // Meter every packet of the batch (keys in wire order, fragments resolved).
-  void update(std::span<const decoded_packet> batch, record_buffer& out) noexcept;
+  // Returns the newest packet time in the batch (0 if it is empty): the
+  // caller's clock, found on the way rather than in a pass of its own.
+  uint64_t update(std::span<const decoded_packet> batch, record_buffer& out) noexcept;
 
   // Export flows that are idle, lingered after their TCP end, or past the
   // active timeout at `now_ns`. Cheap to call every batch: it sweeps a slice.

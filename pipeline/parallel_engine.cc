@@ -350,8 +350,9 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     }
     idle.reset();
     s.received += got;
-    const size_t ok = decode_batch(batch, opt, s.decoded.data(), s.status);
-    s.shard.process({s.decoded.data(), ok}, s.out);
+    bool fragment_work;
+    const size_t ok = decode_batch(batch, opt, s.decoded.data(), s.status, fragment_work);
+    s.shard.process({s.decoded.data(), ok}, fragment_work, s.out);
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
   s.out.flush();

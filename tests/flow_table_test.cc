@@ -424,6 +424,29 @@ TEST(FlowTableExpiry, PacketCounterLimitSplitsTheRecord) {
   EXPECT_EQ(r[1].first_ns, T0 + 5);
 }
 
+// A frame octet counter ends its record when it reaches its top bit
+// (2^47), before an addition could carry into the meta bits above it.
+// Bogus wire lengths of 2^32 - 1 get there in 32,769 packets.
+TEST(FlowTableExpiry, FrameOctetLimitSplitsTheRecordAndKeepsEveryOctet) {
+  harness h;
+  constexpr uint32_t kHuge = UINT32_MAX;
+  constexpr uint64_t kPackets = 40000;
+  std::vector<decoded_packet> batch;
+  for (uint64_t i = 0; i < kPackets; ++i)
+    batch.push_back(udp("10.0.0.1", 1000, "10.0.0.2", 2000).bytes(100, kHuge).at(T0 + i));
+  h.feed(batch);
+  const auto& r = h.flush();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].reason, end_reason::active);
+  EXPECT_EQ(r[0].fwd.packets, 32769u);  // 32769 * (2^32 - 1) is the first sum >= 2^47
+  EXPECT_EQ(r[0].fwd.frame_bytes, 32769ull * kHuge);
+  EXPECT_EQ(r[1].fwd.packets, kPackets - 32769);
+  EXPECT_EQ(r[0].fwd.frame_bytes + r[1].fwd.frame_bytes, kPackets * kHuge);
+  EXPECT_EQ(r[0].fwd.bytes + r[1].fwd.bytes, kPackets * 100);
+  EXPECT_EQ(r[1].first_ns, T0 + 32769);
+  EXPECT_EQ(r[1].tunnel, tunnel_kind::none);  // the meta bits came through intact
+}
+
 // --- capacity --------------------------------------------------------------------
 
 TEST(FlowTableCapacity, EvictsWhenFullAndExportsEveryFlowOnce) {
