@@ -1,17 +1,23 @@
 #!/usr/bin/python3
 """flower-bench smoke test: small runs through the real engine, both feeds,
 must reconcile their ledger and export exactly one record per flow; --repeat
-prints one JSON object per run and a summary; bad flags fail cleanly.
+prints one JSON object per run and a summary; bad flags fail cleanly;
+--sweep writes one row per point and stops at a failed one, and
+bench/sweep-plot draws its TSV.
 Figures are not checked here (benchmarks are not timed tests).
 
 Usage: flower_bench_test.py FLOWER_BENCH
 """
+import csv
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 BENCH = None
+PLOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "sweep-plot")
 
 
 def run(*args):
@@ -55,6 +61,18 @@ class FlowerBench(unittest.TestCase):
             self.check_run(obj, 1000, 20000)
         self.assertRegex(p.stderr, r"3 runs: best [0-9.]+ Mpps .* median [0-9.]+, worst [0-9.]+")
 
+    def test_uniform_order(self):
+        # Random rounds by default; slot order on request; both exact.
+        for args, order in (([], "random"), (["--order", "slots"], "slots"), (["--zipf", "1.1"], "zipf")):
+            with self.subTest(order=order):
+                p = run("--flows", "1500", "--packets", "30000", "--threads", "2", "--json", *args)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                obj = json.loads(p.stdout)
+                self.assertEqual(obj["order"], order)
+                self.assertTrue(obj["ledger"]["reconciles"])
+                if order != "zipf":
+                    self.check_run(obj, 1500, 30000)
+
     def test_churn_and_ipv6_mix(self):
         p = run("--flows", "1000", "--packets", "50000", "--threads", "2", "--churn", "100000",
                 "--v6-share", "0.5", "--size", "imix", "--json")
@@ -65,11 +83,76 @@ class FlowerBench(unittest.TestCase):
         self.assertGreater(obj["records"], 1000)     # churn retires flows and starts new ones
 
     def test_bad_flags(self):
-        for args in (["--flows", "0"], ["--size", "12"], ["--feed", "nope"], ["--repeat", "0"]):
+        for args in (["--flows", "0"], ["--size", "12"], ["--feed", "nope"], ["--repeat", "0"], ["--order", "nope"]):
             with self.subTest(args=args):
                 p = run(*args)
                 self.assertNotEqual(p.returncode, 0)
                 self.assertNotIn("Traceback", p.stderr)
+
+
+class Sweep(unittest.TestCase):
+    """--sweep with small points: one TSV row per point, from a fresh
+    process each; a failed point stops the sweep with an error naming it;
+    bench/sweep-plot turns one or two sweeps into a PNG."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.tsv = os.path.join(self.dir.name, "sweep.tsv")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def sweep(self, *extra):
+        return run("--sweep", "--sweep-flows", "1000,3000", "--sweep-churn", "50000", "--packets", "150000",
+                   "--threads", "2", "--sweep-out", self.tsv, *extra)
+
+    def test_one_row_per_point(self):
+        p = self.sweep()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(self.tsv, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        points = [(r["kind"], int(r["flows"]), float(r["churn_per_sec"])) for r in rows]
+        self.assertEqual(points, [("flows", 1000, 0.0), ("flows", 3000, 0.0), ("churn", 100000, 50000.0)])
+        for r in rows:
+            self.assertEqual(r["threads"], "2")
+            self.assertEqual(r["packets"], "150000")
+            self.assertGreater(float(r["mpps"]), 0)
+            self.assertAlmostEqual(float(r["mpps_per_core"]) * 2, float(r["mpps"]), delta=0.01)
+            self.assertLessEqual(float(r["table_bytes_per_flow"]), 128)
+        self.assertIn("wrote " + self.tsv, p.stderr)
+
+        png = os.path.join(self.dir.name, "sweep.png")
+        q = subprocess.run(["/usr/bin/python3", PLOT, self.tsv + "=this run", self.tsv, png],
+                           capture_output=True, text=True, timeout=120)
+        if "needs python3-matplotlib" in q.stderr:
+            self.skipTest("python3-matplotlib is not installed (scripts/setup installs it)")
+        self.assertEqual(q.returncode, 0, q.stderr)
+        with open(png, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+    def test_a_failed_point_stops_the_sweep(self):
+        p = self.sweep("--size", "12")  # every child rejects the size
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--size must be", p.stderr)
+        self.assertIn("sweep point flows flows=1000 churn=0 failed (exit status 1)", p.stderr)
+        with open(self.tsv) as f:
+            self.assertEqual(len(f.read().splitlines()), 1)  # the header only: no row of zeros
+
+    def test_rejects_what_each_point_sets(self):
+        for extra in (["--replay", "x.pcap"], ["--max-flows", "1000"]):
+            with self.subTest(extra=extra):
+                p = self.sweep(*extra)
+                self.assertEqual(p.returncode, 1)
+                self.assertRegex(p.stderr, "--sweep .*does not take " + extra[0])
+
+    def test_plot_rejects_what_is_not_a_sweep(self):
+        with open(self.tsv, "w") as f:
+            f.write("a\tb\n1\t2\n")
+        q = subprocess.run(["/usr/bin/python3", PLOT, self.tsv, os.path.join(self.dir.name, "x.png")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(q.returncode, 1)
+        self.assertIn("is not a flower-bench --sweep TSV", q.stderr)
+        self.assertNotIn("Traceback", q.stderr)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <vector>
 
+#include "pipeline/decode.h"
 #include "pipeline/traffic/replay_source.h"
 #include "pipeline/traffic/synthetic_source.h"
 
@@ -145,7 +146,80 @@ TEST(SyntheticTraffic, GroundTruthAddsUp) {
   EXPECT_EQ(t.queue(0).size() + t.queue(1).size(), 60'000u);
 }
 
+// Canonical keys of the traffic's packets, in time order.
+std::vector<flow_key> packet_keys(const synthetic_traffic& t) {
+  std::vector<flow_key> keys;
+  for (const packet_view& v : t.packets()) {
+    decoded_packet d;
+    EXPECT_EQ(decode_packet(v, decode_options{}, d), decode_status::ok);
+    d.key.canonicalize();
+    keys.push_back(d.key);
+  }
+  return keys;
+}
+
+// Shuffled uniform rounds: every round gives each flow exactly one packet,
+// in an order that is neither slot order nor the previous round's, and the
+// ground truth is the slot-order traffic's (the same flows and counts).
+TEST(SyntheticTraffic, ShuffledRoundsGiveEveryFlowOnePacketPerRound) {
+  synthetic_config c;
+  c.flows = 1000;
+  c.packets = 5000;
+  c.v6_share = 0.3;
+  const synthetic_traffic in_slots = synthetic_traffic::generate(c);
+  c.order = uniform_order::shuffled;
+  const synthetic_traffic shuffled = synthetic_traffic::generate(c);
+
+  const std::vector<flow_key> a = packet_keys(in_slots), b = packet_keys(shuffled);
+  ASSERT_EQ(b.size(), 5000u);
+  std::vector<std::vector<flow_key>> rounds;
+  for (size_t r = 0; r < 5; ++r) {
+    std::vector<flow_key> round(b.begin() + static_cast<ptrdiff_t>(r * 1000), b.begin() + static_cast<ptrdiff_t>((r + 1) * 1000));
+    std::vector<flow_key> sorted_round = round, sorted_slots(a.begin(), a.begin() + 1000);
+    std::sort(sorted_round.begin(), sorted_round.end(), key_less);
+    std::sort(sorted_slots.begin(), sorted_slots.end(), key_less);
+    EXPECT_EQ(sorted_round, sorted_slots) << "round " << r << " is not one packet per flow";
+    EXPECT_NE(round, std::vector<flow_key>(a.begin(), a.begin() + 1000)) << "round " << r << " is in slot order";
+    if (!rounds.empty()) {
+      EXPECT_NE(round, rounds.back()) << "round " << r << " repeats the order before it";
+    }
+    rounds.push_back(std::move(round));
+  }
+
+  std::vector<flow_truth> ta(in_slots.truth().begin(), in_slots.truth().end());
+  std::vector<flow_truth> tb(shuffled.truth().begin(), shuffled.truth().end());
+  const auto by_key = [](const flow_truth& x, const flow_truth& y) { return key_less(x.key, y.key); };
+  std::sort(ta.begin(), ta.end(), by_key);
+  std::sort(tb.begin(), tb.end(), by_key);
+  ASSERT_EQ(ta.size(), tb.size());
+  for (size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_EQ(ta[i].key, tb[i].key);
+    EXPECT_EQ(ta[i].fwd_packets, tb[i].fwd_packets);
+    EXPECT_EQ(ta[i].rev_packets, tb[i].rev_packets);
+    EXPECT_EQ(ta[i].fwd_bytes, tb[i].fwd_bytes);
+    EXPECT_EQ(ta[i].rev_bytes, tb[i].rev_bytes);
+  }
+  EXPECT_EQ(shuffled.totals().ip_bytes, in_slots.totals().ip_bytes);
+}
+
 class ParallelEngineThreads : public ::testing::TestWithParam<unsigned> {};
+
+// flower-bench's default traffic (uniform, shuffled rounds) through both feeds.
+TEST_P(ParallelEngineThreads, ShuffledUniformTrafficMatchesGroundTruth) {
+  synthetic_config c;
+  c.flows = 4000;
+  c.packets = 40'000;
+  c.v6_share = 0.2;
+  c.order = uniform_order::shuffled;
+  c.queues = GetParam();
+  synthetic_traffic t = synthetic_traffic::generate(c);
+  run_result q = run_queues(t, GetParam());
+  expect_matches_truth(q.records, t);
+  EXPECT_TRUE(q.ledger.reconciles());
+  run_result s = run_single(t, GetParam(), config_for(GetParam()));
+  expect_matches_truth(s.records, t);
+  EXPECT_TRUE(s.ledger.reconciles());
+}
 
 TEST_P(ParallelEngineThreads, SingleQueueRecordsMatchGroundTruth) {
   synthetic_traffic t = synthetic_traffic::generate(mixed_traffic());

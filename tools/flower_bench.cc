@@ -7,13 +7,16 @@
 //   flower-bench --sweep --sweep-out sweep.tsv     # then bench/sweep-plot sweep.tsv out.png
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -29,6 +32,8 @@ namespace {
 using namespace flower;
 using clock_type = std::chrono::steady_clock;
 
+constexpr uint64_t kSweepChurnFlows = 100'000;  // concurrent flows of the sweep's churn points
+
 struct bench_options {
   uint64_t flows = 10'000;
   uint64_t packets = 0;  // 0 = max(4M, 3 x flows)
@@ -37,6 +42,7 @@ struct bench_options {
   double v6_share = 0.0;
   double udp_share = 0.2;
   double zipf = 0.0;
+  std::string order = "random";  // of uniform traffic: random | slots
   double churn = 0.0;
   double packet_rate = 10e6;
   double idle_timeout_s = 30.0;
@@ -49,8 +55,13 @@ struct bench_options {
   bool json = false;
   bool sweep = false;
   std::string sweep_out = "flower-sweep.tsv";
+  std::vector<uint64_t> sweep_flows{1'000, 10'000, 100'000, 1'000'000, 10'000'000};
+  std::vector<double> sweep_churn{1e3, 1e4, 1e5, 1e6, 1e7};  // new flows/s at kSweepChurnFlows concurrent
   unsigned repeat = 1;
 };
+
+// What the order applies to: uniform synthetic traffic only.
+const char* order_name(const bench_options& o) { return o.zipf > 0 ? "zipf" : o.order.c_str(); }
 
 // Counts records; formatting them is the exporter's cost, not the engine's.
 struct counting_sink final : record_sink {
@@ -126,6 +137,7 @@ traffic make_traffic(const bench_options& o, unsigned threads) {
   c.v6_share = o.v6_share;
   c.udp_share = o.udp_share;
   c.zipf_s = o.zipf;
+  c.order = o.order == "slots" ? uniform_order::slots : uniform_order::shuffled;
   c.churn_per_sec = o.churn;
   c.packets_per_sec = o.packet_rate;
   c.queues = threads;
@@ -235,21 +247,22 @@ int run_once(const bench_options& o, const traffic& t, double gen_s, double* mpp
   if (o.json) {
     std::printf(
         "{\"mpps\":%.3f,\"mpps_per_core\":%.3f,\"threads\":%u,\"feed\":\"%s\",\"flows\":%llu,\"active_flows\":%zu,"
-        "\"packets\":%llu,\"warmup_packets\":%llu,\"size\":\"%s\",\"v6_share\":%g,\"zipf\":%g,\"churn_per_sec\":%g,"
+        "\"packets\":%llu,\"warmup_packets\":%llu,\"size\":\"%s\",\"v6_share\":%g,\"zipf\":%g,\"order\":\"%s\",\"churn_per_sec\":%g,"
         "\"gbps_equivalent\":%.3f,\"ns_per_packet\":%.3f,\"ns_per_packet_per_core\":%.3f,\"run_seconds\":%.6f,"
         "\"finish_seconds\":%.6f,\"records\":%llu,\"records_per_sec\":%.0f,\"table_bytes\":%.0f,"
         "\"table_bytes_per_flow\":%.1f,\"table_bytes_per_active_flow\":%.1f,\"flows_evicted\":%llu,\"peak_rss_bytes\":%llu,\"generate_seconds\":%.3f,\"worker_mpps\":%s,\"ledger\":%s}\n",
         mpps, mpps / threads, threads, o.feed.c_str(), static_cast<unsigned long long>(t.flows), active,
-        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(warm_packets), o.size.c_str(), o.v6_share, o.zipf, o.churn, gbps, ns_per_packet,
+        static_cast<unsigned long long>(packets), static_cast<unsigned long long>(warm_packets), o.size.c_str(), o.v6_share, o.zipf, order_name(o), o.churn, gbps, ns_per_packet,
         ns_per_packet * threads, run_s, total_s - run_s, static_cast<unsigned long long>(sink.records),
         static_cast<double>(sink.records) / total_s, table_bytes, bytes_per_flow, bytes_per_active,
         static_cast<unsigned long long>(ledger.flows_evicted), static_cast<unsigned long long>(rss),
         gen_s, worker_json.c_str(), to_json(ledger).c_str());
   } else {
     if (o.replay.empty()) {
-      std::printf("flower-bench: %llu packets, %llu flows, %u threads (%s feed), size %s, v6 %.0f%%, zipf %g, churn %g/s\n",
+      std::printf("flower-bench: %llu packets, %llu flows, %u threads (%s feed), size %s, v6 %.0f%%, zipf %g, order %s, "
+                  "churn %g/s\n",
                   static_cast<unsigned long long>(packets), static_cast<unsigned long long>(t.flows), threads,
-                  o.feed.c_str(), o.size.c_str(), o.v6_share * 100, o.zipf, o.churn);
+                  o.feed.c_str(), o.size.c_str(), o.v6_share * 100, o.zipf, order_name(o), o.churn);
     } else {
       std::printf("flower-bench: %llu packets replayed from %s (%llu loops), %u threads (%s feed)\n",
                   static_cast<unsigned long long>(packets), o.replay.c_str(),
@@ -318,10 +331,19 @@ int run_repeated(bench_options o) {
   return rc;
 }
 
-// Each sweep point runs in a fresh process so peak RSS is its own.
+// One word for popen's shell, whatever it holds.
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Each sweep point runs in a fresh process so peak RSS is its own. A point
+// whose run fails (or prints no result) stops the sweep with an error: a
+// row of zeros would plot as a measurement.
 int run_sweep(const bench_options& o, const char* self) {
   std::FILE* out = std::fopen(o.sweep_out.c_str(), "w");
-  if (!out) throw std::runtime_error("cannot write " + o.sweep_out);
+  if (!out) throw std::runtime_error("cannot write " + o.sweep_out + ": " + std::strerror(errno));
   std::fprintf(out, "kind\tflows\tchurn_per_sec\tthreads\tpackets\tmpps\tmpps_per_core\tns_per_packet\trecords_per_sec\t"
                     "table_bytes_per_flow\tpeak_rss_bytes\n");
   struct point {
@@ -330,14 +352,17 @@ int run_sweep(const bench_options& o, const char* self) {
     double churn;
   };
   std::vector<point> points;
-  for (uint64_t f : {1'000ull, 10'000ull, 100'000ull, 1'000'000ull, 10'000'000ull}) points.push_back({"flows", f, 0});
-  for (double c : {1e3, 1e4, 1e5, 1e6, 1e7}) points.push_back({"churn", 100'000, c});
+  for (uint64_t f : o.sweep_flows) points.push_back({"flows", f, 0});
+  for (double c : o.sweep_churn) points.push_back({"churn", kSweepChurnFlows, c});
   const std::string threads = o.threads ? std::to_string(o.threads) : "0";
   for (const point& p : points) {
-    std::string cmd = std::string(self) + " --json --flows " + std::to_string(p.flows) + " --churn " +
-                      std::to_string(p.churn) + " --threads " + threads + " --size " + o.size +
-                      " --v6-share " + std::to_string(o.v6_share) + " --zipf " + std::to_string(o.zipf) +
-                      " --feed " + o.feed + (o.no_pin ? " --no-pin" : "");
+    std::string cmd = shell_quote(self) + " --json --flows " + std::to_string(p.flows) + " --churn " +
+                      std::to_string(p.churn) + " --threads " + threads + " --size " + shell_quote(o.size) +
+                      " --v6-share " + std::to_string(o.v6_share) + " --udp-share " + std::to_string(o.udp_share) +
+                      " --zipf " + std::to_string(o.zipf) + " --order " + o.order + " --packet-rate " + std::to_string(o.packet_rate) +
+                      " --idle-timeout " + std::to_string(o.idle_timeout_s) + " --feed " + shell_quote(o.feed) +
+                      " --decode-threads " + std::to_string(o.decode_threads) + (o.no_pin ? " --no-pin" : "") +
+                      (o.no_warmup ? " --no-warmup" : "");
     if (o.packets) cmd += " --packets " + std::to_string(o.packets);
     // Best of --repeat runs: on a shared machine the best run is the one
     // least disturbed by other work.
@@ -349,9 +374,17 @@ int run_sweep(const bench_options& o, const char* self) {
       std::string run;
       char buf[4096];
       while (std::fgets(buf, sizeof buf, child)) run += buf;
-      pclose(child);
+      const int status = pclose(child);
       const size_t at = run.find("\"mpps\":");
-      const double mpps = at == std::string::npos ? 0 : std::strtod(run.c_str() + at + 7, nullptr);
+      if (status != 0 || at == std::string::npos) {
+        std::fclose(out);
+        // The child's own error went to our stderr; say which point it was.
+        throw std::runtime_error("sweep point " + std::string(p.kind) + " flows=" + std::to_string(p.flows) +
+                                 " churn=" + std::to_string(static_cast<uint64_t>(p.churn)) + " failed (" +
+                                 (status == -1 ? "no exit status" : "exit status " + std::to_string(WEXITSTATUS(status))) +
+                                 "); " + o.sweep_out + " holds the points before it");
+      }
+      const double mpps = std::strtod(run.c_str() + at + 7, nullptr);
       if (mpps > best) {
         best = mpps;
         line = run;
@@ -387,6 +420,11 @@ int main(int argc, char** argv) {
   app.add_option("--v6-share", o.v6_share, "fraction of IPv6 flows")->check(CLI::Range(0.0, 1.0));
   app.add_option("--udp-share", o.udp_share, "fraction of UDP flows (rest TCP)")->check(CLI::Range(0.0, 1.0));
   app.add_option("--zipf", o.zipf, "flow popularity skew (0 = uniform)")->check(CLI::NonNegativeNumber);
+  app.add_option("--order", o.order,
+                 "uniform traffic comes in rounds of one packet per flow: random = a new random order each "
+                 "round (flow entries touched at random, as by real traffic); slots = the same order each "
+                 "round (entries walked as an array, the prefetcher's best case)")
+      ->check(CLI::IsMember({"random", "slots"}));
   app.add_option("--churn", o.churn, "new flows per second of packet time")->check(CLI::NonNegativeNumber);
   app.add_option("--packet-rate", o.packet_rate, "packet-time rate of the synthetic timestamps (pps)")
       ->check(CLI::PositiveNumber);
@@ -400,8 +438,16 @@ int main(int argc, char** argv) {
                "time flow creation too (default: uniform synthetic traffic creates its flows before the clock starts)");
   app.add_option("--decode-threads", o.decode_threads, "dispatch feed: threads reading and decoding (0 = auto)");
   app.add_flag("--json", o.json, "print one JSON object");
-  app.add_flag("--sweep", o.sweep, "Mpps per core vs flows (1k..10M) and vs churn; writes --sweep-out");
+  app.add_flag("--sweep", o.sweep, "Mpps per core vs concurrent flows (1k..10M) and vs new flows per second (1k..10M), "
+               "each point a fresh process; writes --sweep-out");
   app.add_option("--sweep-out", o.sweep_out, "TSV written by --sweep (plot with bench/sweep-plot)");
+  app.add_option("--sweep-flows", o.sweep_flows, "with --sweep, the concurrent-flow points (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  app.add_option("--sweep-churn", o.sweep_churn,
+                 "with --sweep, the new-flows-per-second points at 100k concurrent flows (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
   app.add_option("--repeat", o.repeat,
                  "runs of a fresh engine over the same traffic: best/median/worst on stderr; "
                  "with --sweep, runs per point, each in a fresh process (best kept)")
@@ -409,6 +455,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (!o.sweep) return run_repeated(o);
+    // Each point sets its own flows, churn and table size.
+    if (!o.replay.empty()) throw std::runtime_error("--sweep runs synthetic traffic: it does not take --replay");
+    if (o.max_flows != 0) throw std::runtime_error("--sweep sizes each point's table: it does not take --max-flows");
     char self[4096];
     const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) throw std::runtime_error("cannot find my own executable");

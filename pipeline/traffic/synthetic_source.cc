@@ -198,6 +198,18 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     for (double& v : cdf) v /= sum;
   }
 
+  // Shuffled uniform rounds: slot order of the current round (Fisher-Yates
+  // from the config's seed, so the traffic is still reproducible).
+  const bool shuffled = cdf.empty() && c.order == uniform_order::shuffled;
+  std::vector<uint64_t> round(shuffled ? c.flows : 0);
+  for (uint64_t r = 0; r < round.size(); ++r) round[r] = r;
+  const auto shuffle = [](std::vector<uint64_t>& v, uint64_t& state) {
+    for (uint64_t k = v.size(); k > 1; --k) {
+      state = splitmix64(state);
+      std::swap(v[k - 1], v[state % k]);
+    }
+  };
+
   const double ns_per_packet = 1e9 / c.packets_per_sec;
   const double packets_per_churn = c.churn_per_sec > 0 ? c.packets_per_sec / c.churn_per_sec : 0;
   double next_churn = packets_per_churn;
@@ -216,6 +228,10 @@ synthetic_traffic synthetic_traffic::generate(const synthetic_config& c) {
     uint64_t s;
     if (cdf.empty()) {
       s = i % c.flows;
+      if (shuffled) {
+        if (s == 0) shuffle(round, rng);  // a new round: a new order
+        s = round[s];
+      }
     } else {
       const double u = unit(rng = splitmix64(rng));
       s = static_cast<uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());

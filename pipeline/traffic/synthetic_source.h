@@ -10,7 +10,13 @@
 //   for (const flow_truth& f : t.truth()) ...                 // what the records must say
 //
 // Model: `flows` slots are concurrently active. Each packet picks a slot
-// round robin (uniform) or by Zipf popularity (rank r gets 1/(r+1)^s); with
+// uniformly or by Zipf popularity (rank r gets 1/(r+1)^s). Uniform traffic
+// comes in rounds that give every slot one packet, in slot order
+// (`uniform_order::slots`) or in a fresh random order each round
+// (`uniform_order::shuffled`). The two differ only in memory: a flow table
+// allocates entries in order of first packet, so slot order walks them as
+// an array (the hardware prefetcher's best case), as real traffic never
+// does; shuffled rounds touch them at random, as real traffic does. With
 // churn, one slot gets a brand new flow every 1/churn_per_sec of packet
 // time. Packet j of a flow goes client->server when j is even, back when odd;
 // TCP flows open with SYN, SYN-ACK and never close (no FIN), UDP flows use
@@ -35,6 +41,7 @@
 namespace flower {
 
 enum class size_mix : uint8_t { fixed, imix };
+enum class uniform_order : uint8_t { slots, shuffled };
 
 struct synthetic_config {
   uint64_t flows = 10'000;           // concurrently active flows (slots)
@@ -43,7 +50,8 @@ struct synthetic_config {
   uint32_t frame_bytes = 64;         // fixed mode, without FCS
   double v6_share = 0.0;             // fraction of flows that are IPv6
   double udp_share = 0.2;            // fraction of flows that are UDP (rest TCP)
-  double zipf_s = 0.0;               // popularity skew; 0 = uniform round robin
+  double zipf_s = 0.0;               // popularity skew; 0 = uniform, in rounds
+  uniform_order order = uniform_order::slots;  // of each uniform round
   double churn_per_sec = 0.0;        // new flows per second of packet time
   double packets_per_sec = 10e6;     // packet-time rate for timestamps
   uint64_t start_ns = 1'700'000'000ull * 1'000'000'000ull;
