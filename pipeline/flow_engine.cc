@@ -76,6 +76,21 @@ void flow_shard::process(std::span<decoded_packet> batch, bool fragment_work, re
   table_.expire(now_ns_, out);
 }
 
+void flow_shard::process_frames(packet_batch frames, const decode_options& options,
+                                std::array<uint64_t, kDecodeStatusCount>& status, decoded_packet* scratch,
+                                record_buffer& out) noexcept {
+  uint64_t newest = now_ns_;
+  const size_t taken = table_.update_frames(frames, options, status, newest, out);
+  now_ns_ = newest;
+  if (taken < frames.size()) [[unlikely]] {
+    bool fragment_work;
+    const size_t n = decode_batch(frames.subspan(taken), options, scratch, status, fragment_work);
+    process({scratch, n}, fragment_work, out);  // meters the rest, then expires
+    return;
+  }
+  table_.expire(now_ns_, out);
+}
+
 void flow_shard::tick(uint64_t now_ns, record_buffer& out) noexcept {
   now_ns_ = std::max(now_ns_, now_ns);
   table_.expire(now_ns_, out);
@@ -143,12 +158,9 @@ size_t decode_batch(packet_batch batch, const decode_options& options, decoded_p
 }
 
 void flow_engine::process(packet_batch batch, record_buffer& out) noexcept {
-  for (size_t i = 0; i < batch.size(); i += kBatch) {
-    bool fragment_work;
-    const size_t n = decode_batch(batch.subspan(i, std::min(kBatch, batch.size() - i)), decode_, decoded_.data(),
-                                  counters_.status, fragment_work);
-    shard_.process({decoded_.data(), n}, fragment_work, out);
-  }
+  for (size_t i = 0; i < batch.size(); i += kBatch)
+    shard_.process_frames(batch.subspan(i, std::min(kBatch, batch.size() - i)), decode_, counters_.status,
+                          decoded_.data(), out);
   counters_.received += batch.size();
 }
 

@@ -59,6 +59,15 @@ class flow_shard {
   void process(std::span<decoded_packet> batch, record_buffer& out) noexcept;
   // The same, told by decode_batch whether any packet needs fragment work.
   void process(std::span<decoded_packet> batch, bool fragment_work, record_buffer& out) noexcept;
+  // Decode and meter captured frames in one pass (flow_table::update_frames:
+  // the frames' and the table's cache misses overlap), then expire. Every
+  // frame is counted in `status`. From the first frame that needs fragment
+  // work on, the rest of the batch is decoded into `scratch` (room for
+  // frames.size()) and goes through process(), so the records are the same
+  // as decode_batch + process would make.
+  void process_frames(packet_batch frames, const decode_options& options,
+                      std::array<uint64_t, kDecodeStatusCount>& status, decoded_packet* scratch,
+                      record_buffer& out) noexcept;
   // Expire by wall/packet time when no packets come (live capture).
   void tick(uint64_t now_ns, record_buffer& out) noexcept;
   void finish(record_buffer& out) noexcept;  // export all, end_reason::shutdown

@@ -32,6 +32,12 @@ constexpr uint8_t kTcp = 6, kIcmp = 1, kIcmpv6 = 58;
 constexpr size_t kAhead = 8;           // pipeline distance between lookup stages, packets
 constexpr size_t kRingMask = 31;       // pending ring: holds 2 * kAhead + 1 packets
 static_assert(2 * kAhead < kRingMask + 1);
+// update_frames() prefetches as decode_batch does: the headers of the frame
+// 16 ahead (Ethernet + VLAN + IP + the TCP flags fit in 64 bytes, which a
+// frame may spread over two lines), the views 64 ahead.
+constexpr size_t kFramePrefetch = 16;
+constexpr size_t kFramePrefetchSpan = 63;
+constexpr size_t kViewPrefetch = 64;
 constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per eviction
 constexpr uint64_t kSweepPeriodNs = kNsPerSec;
 constexpr uint64_t kNever = uint64_t{1} << 62;  // a disabled timeout, in ns
@@ -253,6 +259,7 @@ struct flow_table::impl {
   uint64_t last_sweep_ns = 0;
   flow_table_counters counters;
   std::array<pending, kRingMask + 1> ring;  // update()'s software pipeline
+  std::array<decoded_packet, kRingMask + 1> slots;  // update_frames(): the packets in that pipeline
 
   // --- index -------------------------------------------------------------
 
@@ -636,6 +643,117 @@ struct flow_table::impl {
     return newest;
   }
 
+  // The decoder's general path for update_frames(), out of its loop.
+  enum class slow_decode : uint8_t { ok, failed, fragment_work };
+  [[gnu::noinline]] static slow_decode decode_slow(const packet_view& frame, const decode_options& options,
+                                                   std::array<uint64_t, kDecodeStatusCount>& status,
+                                                   decoded_packet& d) noexcept {
+    const decode_status s = detail::decode_general(frame, options, d);
+    if (s != decode_status::ok) {
+      ++status[static_cast<size_t>(s)];
+      return slow_decode::failed;
+    }
+    return d.frag != fragment_kind::none || d.has_outer_first_fragment ? slow_decode::fragment_work : slow_decode::ok;
+  }
+
+  // update() with the decoder as its first stage (flow_table.h). The
+  // pipeline is the same, over slots of decoded packets instead of the
+  // input span: a frame that does not decode takes no slot, so the stages
+  // count slots (`made` hashed, `staged` index line read, `done` metered).
+  // A slot lives at most 2 kAhead + 1 packets, well inside the ring.
+  size_t update_frames(std::span<const packet_view> frames, const decode_options& options,
+                       std::array<uint64_t, kDecodeStatusCount>& status, uint64_t& newest,
+                       record_buffer& out) noexcept {
+    const size_t n = frames.size();
+    const packet_view* in = frames.data();
+    const lookup_view view{index.data(), pool.data(), buckets};
+    size_t next = 0;       // next frame to decode
+    bool blocked = false;  // frame `next` needs fragment work: decode no further
+    size_t made = 0, staged = 0, done = 0;
+    uint64_t newest_here = 0;
+    // Ahead of the decoder as decode_batch is: the headers of the frame 16
+    // on, the views 64 on. Near the end of the batch both clamp to the last
+    // frame instead of a bounds test, so one loop takes every frame.
+    const auto prefetch_ahead = [&](size_t i) __attribute__((always_inline)) {
+      __builtin_prefetch(in[std::min(i + kFramePrefetch, n - 1)].data);
+      __builtin_prefetch(&in[std::min(i + kViewPrefetch, n - 1)]);
+    };
+    // Frame `next` into slot `made`: true if it decoded and was hashed.
+    // Counts a failure; stops (blocked) at a frame that needs fragment work.
+    const auto decode_into_slot = [&]() __attribute__((always_inline)) {
+      decoded_packet& d = slots[made & kRingMask];
+      if (!detail::decode_plain(in[next], d)) [[unlikely]] {
+        const slow_decode r = decode_slow(in[next], options, status, d);
+        if (r == slow_decode::fragment_work) {
+          blocked = true;  // the caller resolves it, and the rest, through the fragment cache
+          return false;
+        }
+        if (r == slow_decode::failed) {
+          ++next;
+          return false;
+        }
+      }
+      ++next;
+      view.hash(ring[made & kRingMask], d);
+      ++made;
+      return true;
+    };
+    const auto meter = [&]() __attribute__((always_inline)) {
+      const decoded_packet& d = slots[done & kRingMask];
+      apply(ring[done & kRingMask], d, out);
+      newest_here = std::max(newest_here, d.ts_ns);
+      ++done;
+    };
+    // Fill: 2 kAhead slots hashed, kAhead of them staged.
+    while (made < 2 * kAhead && next < n && !blocked) {
+      prefetch_ahead(next);
+      decode_into_slot();
+    }
+    for (; staged < std::min(made, kAhead); ++staged) view.entry(ring[staged & kRingMask]);
+    // Steady state without bounds tests: each frame that decodes makes a
+    // slot, stages the one kAhead back and meters the one 2 kAhead back.
+    // There made == done + 2 kAhead and staged == done + kAhead throughout,
+    // so only `done` and `next` move.
+    if (made == 2 * kAhead) {
+      while (next < n) {
+        prefetch_ahead(next);
+        const size_t slot = (done + 2 * kAhead) & kRingMask;
+        decoded_packet& d = slots[slot];
+        if (!detail::decode_plain(in[next], d)) [[unlikely]] {
+          const slow_decode r = decode_slow(in[next], options, status, d);
+          if (r == slow_decode::fragment_work) {
+            blocked = true;  // the caller resolves it, and the rest, through the fragment cache
+            break;
+          }
+          if (r == slow_decode::failed) {
+            ++next;
+            continue;
+          }
+        }
+        ++next;
+        view.hash(ring[slot], d);
+        view.entry(ring[(done + kAhead) & kRingMask]);
+        meter();
+      }
+      made = done + 2 * kAhead;
+      staged = done + kAhead;
+    }
+    // Drain the slots in flight. No frame is left to decode: the fill
+    // stops short of 2 kAhead slots only when the frames ran out or one
+    // needs fragment work, and the steady state runs to the end or to it.
+    while (done < made) {
+      if (staged < made) {
+        view.entry(ring[staged & kRingMask]);
+        ++staged;
+      }
+      meter();
+    }
+    counters.packets += done;
+    status[static_cast<size_t>(decode_status::ok)] += done;
+    newest = std::max(newest, newest_here);
+    return next;
+  }
+
   // Close a flow that gets no packet at `now` if it is due. Returns whether
   // the entry was removed.
   bool sweep_one(uint32_t entry, uint64_t now, record_buffer& out) noexcept {
@@ -697,6 +815,12 @@ flow_table::~flow_table() = default;
 
 uint64_t flow_table::update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
   return impl_->update(batch, out);
+}
+
+size_t flow_table::update_frames(std::span<const packet_view> frames, const decode_options& options,
+                                 std::array<uint64_t, kDecodeStatusCount>& status, uint64_t& newest,
+                                 record_buffer& out) noexcept {
+  return impl_->update_frames(frames, options, status, newest, out);
 }
 
 void flow_table::expire(uint64_t now_ns, record_buffer& out) noexcept { impl_->expire(now_ns, out); }

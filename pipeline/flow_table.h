@@ -21,6 +21,7 @@
 //   recently seen of a sample of flows (end_reason::evicted), never silently.
 // Not thread-safe: one table per shard, one thread per shard.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,18 @@ class flow_table {
   // Returns the newest packet time in the batch (0 if it is empty): the
   // caller's clock, found on the way rather than in a pass of its own.
   uint64_t update(std::span<const decoded_packet> batch, record_buffer& out) noexcept;
+
+  // Decode and meter frames in one pass: decoding is the first stage of the
+  // lookup pipeline, so the frames' and the table's cache misses overlap
+  // instead of coming in two phases. Every frame is counted in `status`
+  // (ok = metered). Stops before the first frame that needs fragment work
+  // (a fragment, or a first-fragment note for an outer flow), which only
+  // the shard's fragment_cache can do, and returns how many frames it took
+  // (frames.size() when none needs it); `newest` is the newest packet time
+  // metered (unchanged if none).
+  size_t update_frames(std::span<const packet_view> frames, const decode_options& options,
+                       std::array<uint64_t, kDecodeStatusCount>& status, uint64_t& newest,
+                       record_buffer& out) noexcept;
 
   // Export flows that are idle, lingered after their TCP end, or past the
   // active timeout at `now_ns`. Cheap to call every batch: it sweeps a slice.

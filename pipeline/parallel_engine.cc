@@ -350,9 +350,7 @@ void parallel_engine::impl::run_queue(shard_state& s, unsigned index, source_ref
     }
     idle.reset();
     s.received += got;
-    bool fragment_work;
-    const size_t ok = decode_batch(batch, opt, s.decoded.data(), s.status, fragment_work);
-    s.shard.process({s.decoded.data(), ok}, fragment_work, s.out);
+    s.shard.process_frames(batch, opt, s.status, s.decoded.data(), s.out);
     if (config.live && (++batches & 63) == 0) live_idle(s, last_tick);
   }
   s.out.flush();
