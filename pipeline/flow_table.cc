@@ -675,7 +675,9 @@ struct flow_table::impl {
     // on, the views 64 on. Near the end of the batch both clamp to the last
     // frame instead of a bounds test, so one loop takes every frame.
     const auto prefetch_ahead = [&](size_t i) __attribute__((always_inline)) {
-      __builtin_prefetch(in[std::min(i + kFramePrefetch, n - 1)].data);
+      const auto f = reinterpret_cast<uintptr_t>(in[std::min(i + kFramePrefetch, n - 1)].data);
+      __builtin_prefetch(reinterpret_cast<const void*>(f));
+      __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));  // null + 63 would not be valid C++
       __builtin_prefetch(&in[std::min(i + kViewPrefetch, n - 1)]);
     };
     // Frame `next` into slot `made`: true if it decoded and was hashed.
