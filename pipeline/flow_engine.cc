@@ -2,20 +2,12 @@
 
 #include "pipeline/flow_engine.h"
 
+#include "pipeline/detail/frame_prefetch.h"
+
 #include <algorithm>
 #include <cstdint>
 
 namespace flower {
-namespace {
-
-// How far ahead the decode loop prefetches frames, and the last header byte
-// it asks for (Ethernet + VLAN + IPv4/IPv6 + the TCP flags fit in 64 bytes,
-// which a frame may spread over two cache lines).
-constexpr size_t kFramePrefetch = 16;
-constexpr size_t kFramePrefetchSpan = 63;
-constexpr size_t kViewPrefetch = 64;  // two packet_views per cache line
-
-}  // namespace
 
 uint64_t engine_counters::malformed() const noexcept {
   uint64_t n = 0;
@@ -126,17 +118,12 @@ size_t decode_batch(packet_batch batch, const decode_options& options, decoded_p
       ++status[static_cast<size_t>(s)];
     }
   };
-  // The decoder waits on the frame bytes coming from memory (a mapped
-  // file, a UMEM): ask for frame i + kFramePrefetch's headers now. The
-  // views may come from memory too (a source lending them), so they are
-  // fetched further ahead, or reading that frame's address would wait.
-  // Frame addresses go through an integer: an empty frame may have a null
-  // pointer, and a prefetch of any address is harmless, but null + 63 is
-  // not valid C++. Three loops so the long one has no bounds tests.
+  // Frames and views are asked for ahead (detail/frame_prefetch.h). Three
+  // loops so the long one has no bounds tests.
+  using detail::kFramePrefetch;
+  using detail::kViewPrefetch;
   const auto prefetch_frame = [&](size_t i) __attribute__((always_inline)) {
-    const auto f = reinterpret_cast<uintptr_t>(in[i].data);
-    __builtin_prefetch(reinterpret_cast<const void*>(f));
-    __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));
+    detail::prefetch_frame_headers(in[i]);
   };
   size_t i = 0;
   for (; i + kViewPrefetch + 1 < count; i += 2) {  // two views per cache line

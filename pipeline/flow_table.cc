@@ -11,6 +11,7 @@
 
 #include "pipeline/flow_table.h"
 
+#include "pipeline/detail/frame_prefetch.h"
 #include "pipeline/detail/key_hash.h"
 
 #include <sys/mman.h>
@@ -32,12 +33,6 @@ constexpr uint8_t kTcp = 6, kIcmp = 1, kIcmpv6 = 58;
 constexpr size_t kAhead = 8;           // pipeline distance between lookup stages, packets
 constexpr size_t kRingMask = 31;       // pending ring: holds 2 * kAhead + 1 packets
 static_assert(2 * kAhead < kRingMask + 1);
-// update_frames() prefetches as decode_batch does: the headers of the frame
-// 16 ahead (Ethernet + VLAN + IP + the TCP flags fit in 64 bytes, which a
-// frame may spread over two lines), the views 64 ahead.
-constexpr size_t kFramePrefetch = 16;
-constexpr size_t kFramePrefetchSpan = 63;
-constexpr size_t kViewPrefetch = 64;
 constexpr uint32_t kEvictSample = 16;  // consecutive entries examined per eviction
 constexpr uint64_t kSweepPeriodNs = kNsPerSec;
 constexpr uint64_t kNever = uint64_t{1} << 62;  // a disabled timeout, in ns
@@ -644,16 +639,17 @@ struct flow_table::impl {
   }
 
   // The decoder's general path for update_frames(), out of its loop.
-  enum class slow_decode : uint8_t { ok, failed, fragment_work };
-  [[gnu::noinline]] static slow_decode decode_slow(const packet_view& frame, const decode_options& options,
-                                                   std::array<uint64_t, kDecodeStatusCount>& status,
-                                                   decoded_packet& d) noexcept {
+  enum class frame_decode : uint8_t { ok, failed, fragment_work };
+  [[gnu::noinline]] static frame_decode decode_slow(const packet_view& frame, const decode_options& options,
+                                                    std::array<uint64_t, kDecodeStatusCount>& status,
+                                                    decoded_packet& d) noexcept {
     const decode_status s = detail::decode_general(frame, options, d);
     if (s != decode_status::ok) {
       ++status[static_cast<size_t>(s)];
-      return slow_decode::failed;
+      return frame_decode::failed;
     }
-    return d.frag != fragment_kind::none || d.has_outer_first_fragment ? slow_decode::fragment_work : slow_decode::ok;
+    return d.frag != fragment_kind::none || d.has_outer_first_fragment ? frame_decode::fragment_work
+                                                                       : frame_decode::ok;
   }
 
   // update() with the decoder as its first stage (flow_table.h). The
@@ -667,38 +663,29 @@ struct flow_table::impl {
     const size_t n = frames.size();
     const packet_view* in = frames.data();
     const lookup_view view{index.data(), pool.data(), buckets};
-    size_t next = 0;       // next frame to decode
-    bool blocked = false;  // frame `next` needs fragment work: decode no further
+    size_t next = 0;  // next frame to decode
     size_t made = 0, staged = 0, done = 0;
     uint64_t newest_here = 0;
-    // Ahead of the decoder as decode_batch is: the headers of the frame 16
-    // on, the views 64 on. Near the end of the batch both clamp to the last
-    // frame instead of a bounds test, so one loop takes every frame.
-    const auto prefetch_ahead = [&](size_t i) __attribute__((always_inline)) {
-      const auto f = reinterpret_cast<uintptr_t>(in[std::min(i + kFramePrefetch, n - 1)].data);
-      __builtin_prefetch(reinterpret_cast<const void*>(f));
-      __builtin_prefetch(reinterpret_cast<const void*>(f + kFramePrefetchSpan));  // null + 63 would not be valid C++
-      __builtin_prefetch(&in[std::min(i + kViewPrefetch, n - 1)]);
-    };
-    // Frame `next` into slot `made`: true if it decoded and was hashed.
-    // Counts a failure; stops (blocked) at a frame that needs fragment work.
-    const auto decode_into_slot = [&]() __attribute__((always_inline)) {
-      decoded_packet& d = slots[made & kRingMask];
+    // Decode frame `next` into slot `slot` and hash it, after asking for
+    // the frames and views ahead (detail/frame_prefetch.h; near the end of
+    // the batch the addresses clamp to the last frame instead of a bounds
+    // test, so one loop takes every frame). A frame that does not decode
+    // is counted and passed; one that needs fragment work is left for the
+    // caller, which resolves it, and the rest, through the fragment cache.
+    const auto decode_frame = [&](size_t slot) __attribute__((always_inline)) {
+      detail::prefetch_frame_headers(in[std::min(next + detail::kFramePrefetch, n - 1)]);
+      __builtin_prefetch(&in[std::min(next + detail::kViewPrefetch, n - 1)]);
+      decoded_packet& d = slots[slot & kRingMask];
       if (!detail::decode_plain(in[next], d)) [[unlikely]] {
-        const slow_decode r = decode_slow(in[next], options, status, d);
-        if (r == slow_decode::fragment_work) {
-          blocked = true;  // the caller resolves it, and the rest, through the fragment cache
-          return false;
-        }
-        if (r == slow_decode::failed) {
-          ++next;
-          return false;
+        const frame_decode r = decode_slow(in[next], options, status, d);
+        if (r != frame_decode::ok) {
+          if (r == frame_decode::failed) ++next;
+          return r;
         }
       }
       ++next;
-      view.hash(ring[made & kRingMask], d);
-      ++made;
-      return true;
+      view.hash(ring[slot & kRingMask], d);
+      return frame_decode::ok;
     };
     const auto meter = [&]() __attribute__((always_inline)) {
       const decoded_packet& d = slots[done & kRingMask];
@@ -707,33 +694,27 @@ struct flow_table::impl {
       ++done;
     };
     // Fill: 2 kAhead slots hashed, kAhead of them staged.
-    while (made < 2 * kAhead && next < n && !blocked) {
-      prefetch_ahead(next);
-      decode_into_slot();
+    bool blocked = false;  // frame `next` needs fragment work
+    while (made < 2 * kAhead && next < n) {
+      const frame_decode r = decode_frame(made);
+      made += r == frame_decode::ok;
+      if (r == frame_decode::fragment_work) {
+        blocked = true;
+        break;
+      }
     }
     for (; staged < std::min(made, kAhead); ++staged) view.entry(ring[staged & kRingMask]);
     // Steady state without bounds tests: each frame that decodes makes a
     // slot, stages the one kAhead back and meters the one 2 kAhead back.
     // There made == done + 2 kAhead and staged == done + kAhead throughout,
     // so only `done` and `next` move.
-    if (made == 2 * kAhead) {
+    if (!blocked && made == 2 * kAhead) {
       while (next < n) {
-        prefetch_ahead(next);
-        const size_t slot = (done + 2 * kAhead) & kRingMask;
-        decoded_packet& d = slots[slot];
-        if (!detail::decode_plain(in[next], d)) [[unlikely]] {
-          const slow_decode r = decode_slow(in[next], options, status, d);
-          if (r == slow_decode::fragment_work) {
-            blocked = true;  // the caller resolves it, and the rest, through the fragment cache
-            break;
-          }
-          if (r == slow_decode::failed) {
-            ++next;
-            continue;
-          }
+        const frame_decode r = decode_frame(done + 2 * kAhead);
+        if (r != frame_decode::ok) [[unlikely]] {
+          if (r == frame_decode::fragment_work) break;
+          continue;
         }
-        ++next;
-        view.hash(ring[slot], d);
         view.entry(ring[(done + kAhead) & kRingMask]);
         meter();
       }
