@@ -913,6 +913,16 @@ TEST(DecodeFastPath, PlainFramesAgreeWithTheGeneralPath) {
       {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 17, 4).udp(1, 53).build(), 14, 0},
       {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 0).ipv6_ext(6).tcp(1, 2).build(), 14, 0},
       {packet_builder{}.eth(0x0800).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(1, 2).build(), 14, 0},
+      // The straight-line path tests the tunnel ports whatever the
+      // protocol: TCP on one must come out as the same TCP flow.
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 6).tcp(40000, 4789).payload(4).build(), 14, 0},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 6).tcp(3544, 80).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(2152, 9).payload(30).build(), 14, 0},
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 17).udp(9, 6081).payload(30).build(), 14, 0},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 17).udp(3544, 9).payload(30).build(), 14, 0},
+      // Neither TCP nor UDP, with ports where TCP/UDP have them.
+      {packet_builder{}.eth(0x0800).ipv4("10.0.0.1", "10.0.0.2", 132).sctp(1, 2).build(), 14, 0},
+      {packet_builder{}.eth(0x86dd).ipv6("2001:db8::1", "2001:db8::2", 132).sctp(1, 2).build(), 14, 0},
   };
   for (const plain_case& c : cases) {
     const frame& f = c.f;
