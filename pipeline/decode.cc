@@ -654,7 +654,7 @@ decode_status detail::decode_general(const packet_view& packet, const decode_opt
     const uint8_t* l4 = d + L.l4_off;
     switch (L.proto) {
       case kIpTcp:
-        if (avail >= 14) out.tcp_flags = l4[13];
+        if (avail > kTcpFlagsOffset) out.tcp_flags = l4[kTcpFlagsOffset];
         break;
       case kIpIcmp:
       case kIpIcmpv6:

@@ -46,7 +46,7 @@ inline constexpr uint32_t kPlainNeedNever = 0xffffff;  // > any avail (at most 6
 inline constexpr std::array<uint32_t, 256> kPlainTransport = [] {
   std::array<uint32_t, 256> t{};
   t.fill(kPlainNeedNever);
-  t[kIpTcp] = 14 | 0xffu << 24;
+  t[kIpTcp] = (kTcpFlagsOffset + 1) | 0xffu << 24;
   t[kIpUdp] = kUdpHeader;
   return t;
 }();
@@ -140,7 +140,7 @@ inline constexpr std::array<uint32_t, 256> kPlainTransport = [] {
                 offsetof(decoded_packet, icmp_type_code) == 60 && offsetof(decoded_packet, tcp_flags) == 62 &&
                 offsetof(decoded_packet, frag_id) == 64);
   // Read in bounds for UDP too (cap >= l4 + 8), then masked: no branch.
-  const uint64_t flags = d[std::min(l4 + 13, cap - 1)] & (transport >> 24);
+  const uint64_t flags = d[std::min(l4 + kTcpFlagsOffset, cap - 1)] & (transport >> 24);
   const uint64_t sizes = uint64_t{ip_bytes} | uint64_t{packet.wire_len} << 32;
   const uint64_t tail = flags << 48;
   auto* line = reinterpret_cast<uint8_t*>(&out);

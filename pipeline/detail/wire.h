@@ -62,6 +62,7 @@ inline constexpr uint32_t kNflogHeader = 4;
 inline constexpr uint32_t kIpv4MinHeader = 20;
 inline constexpr uint32_t kIpv6Header = 40;
 inline constexpr uint32_t kUdpHeader = 8;
+inline constexpr uint32_t kTcpFlagsOffset = 13;  // the flags byte (CWR..FIN) in a TCP header
 inline constexpr uint32_t kVxlanHeader = 8;
 inline constexpr uint32_t kGeneveHeader = 8;
 inline constexpr uint32_t kGtpHeader = 8;
