@@ -23,7 +23,7 @@
 
 #include "pipeline/decode.h"
 #include "pipeline/flow_engine.h"
-#include "pipeline/traffic/huge_page_allocator.h"
+#include "traffic/huge_page_allocator.h"
 
 namespace flower {
 namespace {

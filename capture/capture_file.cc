@@ -189,11 +189,16 @@ std::string hex32(uint32_t v) {
 
 // Converts pcapng interface ticks to nanoseconds, chosen once per IDB.
 __extension__ typedef unsigned __int128 u128;
+__extension__ typedef __int128 i128;
+
+// A packet time the engine can use: below 2^62 ns (year 2116), so adding a
+// timeout to it cannot overflow (flow_table keeps its offsets below 2^62).
+constexpr uint64_t kMaxTimestampNs = uint64_t{1} << 62;
 
 struct tick_clock {
   enum class mode : uint8_t { multiply, divide, shift } how = mode::multiply;
   uint64_t factor = 1000;  // multiply / divide factor, or shift count
-  uint64_t offset_ns = 0;  // if_tsoffset in nanoseconds (two's complement when negative)
+  i128 offset_ns = 0;  // if_tsoffset in nanoseconds (any int64 seconds fits)
 
   static tick_clock from_tsresol(uint8_t resol) noexcept {
     tick_clock c;
@@ -214,16 +219,19 @@ struct tick_clock {
     return c;
   }
 
-  uint64_t to_ns(uint64_t ticks) const noexcept {
-    uint64_t ns;
+  // Ticks plus the interface offset in nanoseconds, computed without
+  // wrapping; false when that is before the epoch or at/after 2^62 ns.
+  bool to_ns(uint64_t ticks, uint64_t& ns) const noexcept {
+    u128 t;
     switch (how) {
-      case mode::multiply: ns = ticks * factor; break;
-      case mode::divide: ns = ticks / factor; break;
-      default:
-        ns = factor >= 128 ? 0 : static_cast<uint64_t>((u128{ticks} * 1000000000u) >> factor);
-        break;
+      case mode::multiply: t = u128{ticks} * factor; break;  // < 2^94
+      case mode::divide: t = ticks / factor; break;
+      default: t = factor >= 128 ? 0 : (u128{ticks} * 1000000000u) >> factor; break;
     }
-    return ns + offset_ns;
+    const i128 v = static_cast<i128>(t) + offset_ns;
+    if (v < 0 || v >= static_cast<i128>(kMaxTimestampNs)) return false;
+    ns = static_cast<uint64_t>(v);
+    return true;
   }
 };
 
@@ -285,7 +293,13 @@ size_t capture_file::impl::read_pcap(std::span<packet_view> out) noexcept {
   const uint8_t* const stop_at = end;
   const link_type link = first_link;
   const uint32_t limit = caplen_limit;
+  // A fraction field worth a whole second or more is no time: the record
+  // is skipped and counted. The seconds are 32 bits, so every valid time
+  // stays below 2^62 ns.
+  constexpr uint64_t frac_limit = Nano ? 1000000000u : 1000000u;
+  static_assert(uint64_t{UINT32_MAX} * 1000000000u + 999999999u < kMaxTimestampNs);
   size_t n = 0;
+  uint64_t skipped = 0;
   while (n < out.size()) {
     const size_t room = static_cast<size_t>(stop_at - p);
     if (room < pcap_record_header_bytes) break;
@@ -293,6 +307,11 @@ size_t capture_file::impl::read_pcap(std::span<packet_view> out) noexcept {
     if (caplen > room - pcap_record_header_bytes || caplen > limit) break;
     const uint64_t sec = get32<Swap>(p);
     const uint64_t frac = get32<Swap>(p + 4);
+    if (frac >= frac_limit) [[unlikely]] {
+      ++skipped;
+      p += pcap_record_header_bytes + caplen;
+      continue;
+    }
     packet_view& v = out[n++];
     v.data = p + pcap_record_header_bytes;
     v.caplen = caplen;
@@ -302,8 +321,9 @@ size_t capture_file::impl::read_pcap(std::span<packet_view> out) noexcept {
     p += pcap_record_header_bytes + caplen;
   }
   cur = p;
-  record_index += n;
+  record_index += n + skipped;
   counters.records += n;
+  counters.bad_timestamp += skipped;
   if (n < out.size()) {  // why did we stop?
     const size_t room = static_cast<size_t>(stop_at - p);
     if (room == 0) {
@@ -364,7 +384,7 @@ bool capture_file::impl::add_interface(const uint8_t* body, size_t body_len) noe
     if (code == opt_if_tsoffset && len >= 8) offset_s = static_cast<int64_t>(get64(body + at, swap));
     at += (len + 3u) & ~size_t{3};
   }
-  info.clock.offset_ns = static_cast<uint64_t>(offset_s) * 1000000000u;  // wraps like the signed sum
+  info.clock.offset_ns = static_cast<i128>(offset_s) * 1000000000;
   try {
     interfaces.push_back(info);
   } catch (...) {
@@ -473,12 +493,14 @@ size_t capture_file::impl::read_pcapng(std::span<packet_view> out) noexcept {
                           std::to_string(data_room) + ")");
         break;
       }
+      uint64_t ts_ns;
       if (if_id >= interfaces.size()) {
         ++counters.bad_interface;
+      } else if (!interfaces[if_id].clock.to_ns(ticks, ts_ns)) {
+        ++counters.bad_timestamp;
       } else {
-        const interface_info& itf = interfaces[if_id];
-        last_ts_ns = itf.clock.to_ns(ticks);
-        out[n++] = packet_view{data, caplen, wire_len, last_ts_ns, itf.link};
+        last_ts_ns = ts_ns;
+        out[n++] = packet_view{data, caplen, wire_len, last_ts_ns, interfaces[if_id].link};
         ++counters.records;
       }
     }

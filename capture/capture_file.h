@@ -21,6 +21,12 @@
 //  - Timestamps are nanoseconds since the epoch. pcapng honours if_tsresol
 //    (power of 10 or of 2) and if_tsoffset per interface; pcap's thiszone
 //    is ignored (always 0 in practice).
+//  - A record whose time is not a time is skipped and counted in
+//    counters().bad_timestamp, and reading goes on: a pcap fraction of
+//    1e6 us / 1e9 ns or more, or a pcapng time (ticks x resolution +
+//    offset) before the epoch or at 2^62 ns (year 2116) or later, which
+//    would overflow the engine's `last_ns + timeout`. A later SPB takes
+//    the previous good time.
 //  - packet_view::link is the LINKTYPE value as written (the low 16 bits of
 //    the pcap header field; its upper FCS bits are dropped); unknown values
 //    pass through for the decoder to count.
@@ -58,6 +64,7 @@ struct capture_file_counters {
   uint64_t records = 0;           // packet records delivered
   uint64_t skipped_blocks = 0;    // pcapng blocks that carry no packet (NRB, ISB, custom, ...)
   uint64_t bad_interface = 0;     // pcapng packets naming an undeclared interface (skipped)
+  uint64_t bad_timestamp = 0;     // records whose time is no time (skipped; see below)
 };
 
 class capture_file {

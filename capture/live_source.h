@@ -12,8 +12,11 @@
 //     }
 //   }
 //
-// Sources timestamp a batch with ONE clock read (CLOCK_REALTIME) unless the
-// kernel provides per-packet times (libpcap does; AF_XDP does not).
+// Packet times: libpcap gives every packet its kernel receive time. AF_XDP
+// frames carry none of their own: the XDP front end stamps each with the
+// driver's receive time from XDP metadata where the driver provides it
+// (native mode, see capture/xdp_source.h), and otherwise the whole batch
+// with ONE clock read (CLOCK_REALTIME, realtime_ns() below).
 
 #include <concepts>
 #include <cstddef>

@@ -16,6 +16,20 @@ struct pcap_closer {
 using pcap_handle = std::unique_ptr<pcap_t, pcap_closer>;
 
 constexpr size_t kArenaBytes = 4u << 20;
+// pcap_stats() is read at least this often (delivered frames), so its 32-bit
+// counters cannot wrap unseen between two reads.
+constexpr uint64_t kStatsEvery = 1u << 20;
+
+// 64-bit sums of libpcap's 32-bit counters: each read adds the difference
+// from the previous one, modulo 2^32.
+struct wide_counter {
+  uint64_t sum = 0;
+  uint32_t last = 0;
+  void update(uint32_t now) noexcept {
+    sum += static_cast<uint32_t>(now - last);
+    last = now;
+  }
+};
 
 }  // namespace
 
@@ -28,8 +42,12 @@ struct pcap_live_source::impl {
   uint8_t* arena = nullptr;                  // this batch's
   size_t arena_bytes = 0;
   size_t snaplen = 262144;
+  pcap_stamp_unit stamp_unit = pcap_stamp_unit::nanoseconds;
+  uint32_t block_timeout_ms = 0;
   uint64_t delivered = 0;
+  uint64_t delivered_at_stats = 0;
   std::string warning;
+  wide_counter recv, drop, ifdrop;
 
   // One pcap_dispatch per batch (pcap_next_ex would cost a dispatch per
   // frame). The callback copies each frame into the arena.
@@ -42,12 +60,9 @@ struct pcap_live_source::impl {
     const size_t len = std::min<size_t>(h->caplen, self->snaplen);
     uint8_t* dst = self->arena + self->used;
     std::memcpy(dst, data, len);
-    self->batch_out[self->batch_n++] =
-        packet_view{dst, static_cast<uint32_t>(len), h->len,
-                    static_cast<uint64_t>(h->ts.tv_sec) * 1'000'000'000ull +
-                        static_cast<uint64_t>(h->ts.tv_usec),  // nanosecond precision
-                    link_type::ethernet};
-    self->batch_out[self->batch_n - 1].link = self->link;
+    const uint64_t ts_ns = pcap_stamp_ns(static_cast<uint64_t>(h->ts.tv_sec),
+                                         static_cast<uint64_t>(h->ts.tv_usec), self->stamp_unit);
+    self->batch_out[self->batch_n++] = packet_view{dst, static_cast<uint32_t>(len), h->len, ts_ns, self->link};
     self->used += len;
     // Stop the dispatch while a maximal (snaplen) frame still fits.
     if (self->arena_bytes - self->used < self->snaplen) pcap_breakloop(self->handle.get());
@@ -63,7 +78,17 @@ struct pcap_live_source::impl {
     pcap_dispatch(handle.get(), static_cast<int>(out.size()), on_frame, reinterpret_cast<u_char*>(this));
     delivered += batch_n;
     if (batch_n == 0) next_arena = (next_arena + arenas.size() - 1) % arenas.size();  // unused: reuse it
+    if (delivered - delivered_at_stats >= kStatsEvery) read_stats();
     return batch_n;
+  }
+
+  void read_stats() noexcept {
+    pcap_stat ps{};
+    if (pcap_stats(handle.get(), &ps) != 0) return;
+    recv.update(ps.ps_recv);
+    drop.update(ps.ps_drop);
+    ifdrop.update(ps.ps_ifdrop);
+    delivered_at_stats = delivered;
   }
 };
 
@@ -73,16 +98,27 @@ pcap_live_source pcap_live_source::open(const pcap_live_config& config) {
   p->handle.reset(pcap_create(config.device.c_str(), err));
   if (!p->handle) throw capture_error(std::string("pcap_create ") + config.device + ": " + err);
   pcap_t* h = p->handle.get();
+  auto note = [&](const std::string& w) { p->warning += (p->warning.empty() ? "" : "; ") + w; };
   pcap_set_snaplen(h, static_cast<int>(config.snaplen));
   pcap_set_promisc(h, config.promiscuous ? 1 : 0);
   pcap_set_buffer_size(h, static_cast<int>(config.buffer_bytes));
   pcap_set_immediate_mode(h, config.immediate ? 1 : 0);
-  pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO);
+  // 0 would mean "never" to libpcap (a V3 block then waits until it is full).
+  pcap_set_timeout(h, static_cast<int>(std::max<uint32_t>(config.block_timeout_ms, 1)));
+  const bool nano_refused = config.nanosecond_stamps &&
+                            pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO) != 0;
   const int rc = pcap_activate(h);
   if (rc < 0) throw capture_error("pcap_activate " + config.device + ": " + pcap_geterr(h));
-  if (rc > 0) p->warning = pcap_geterr(h);
-  if (pcap_setdirection(h, PCAP_D_IN) != 0)
-    p->warning += std::string(p->warning.empty() ? "" : "; ") + "cannot restrict to received frames";
+  if (rc > 0) note(pcap_geterr(h));
+  // What is in force, not what was asked: libpcap may refuse nanoseconds.
+  if (pcap_get_tstamp_precision(h) == PCAP_TSTAMP_PRECISION_NANO) {
+    p->stamp_unit = pcap_stamp_unit::nanoseconds;
+  } else {
+    p->stamp_unit = pcap_stamp_unit::microseconds;
+    if (nano_refused) note("nanosecond time stamps refused, using microseconds");
+  }
+  p->block_timeout_ms = config.immediate ? 0 : std::max<uint32_t>(config.block_timeout_ms, 1);
+  if (pcap_setdirection(h, PCAP_D_IN) != 0) note("cannot restrict to received frames");
   if (!config.filter.empty()) {
     bpf_program prog{};
     if (pcap_compile(h, &prog, config.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0)
@@ -115,7 +151,10 @@ size_t pcap_live_source::next_batch(std::span<packet_view> out, int timeout_ms) 
   if (size_t n = impl_->take(out)) return n;
   if (timeout_ms <= 0 || impl_->fd < 0) return 0;
   pollfd pfd{impl_->fd, POLLIN, 0};
-  if (::poll(&pfd, 1, timeout_ms) <= 0) return 0;
+  if (::poll(&pfd, 1, timeout_ms) <= 0) {
+    impl_->read_stats();  // idle: keep the 32-bit counters from wrapping unseen
+    return 0;
+  }
   return impl_->take(out);
 }
 
@@ -124,17 +163,23 @@ void pcap_live_source::release_batch() noexcept {}  // the arena is reused by th
 link_type pcap_live_source::link() const noexcept { return impl_->link; }
 
 pcap_live_stats pcap_live_source::stats() const noexcept {
+  impl_->read_stats();
   pcap_live_stats s;
-  pcap_stat ps{};
-  if (pcap_stats(impl_->handle.get(), &ps) == 0) {
-    s.ps_recv = ps.ps_recv;
-    s.ps_drop = ps.ps_drop;
-    s.ps_ifdrop = ps.ps_ifdrop;
-  }
+  s.ps_recv = impl_->recv.sum;
+  s.ps_drop = impl_->drop.sum;
+  s.ps_ifdrop = impl_->ifdrop.sum;
   s.delivered = impl_->delivered;
   return s;
 }
 
+uint64_t pcap_live_source::undelivered() const noexcept {
+  const pcap_live_stats s = stats();
+  const uint64_t accepted = s.ps_recv - std::min(s.ps_drop, s.ps_recv);
+  return accepted - std::min(accepted, s.delivered);
+}
+
 const std::string& pcap_live_source::warning() const noexcept { return impl_->warning; }
+pcap_stamp_unit pcap_live_source::stamp_unit() const noexcept { return impl_->stamp_unit; }
+uint32_t pcap_live_source::block_timeout_ms() const noexcept { return impl_->block_timeout_ms; }
 
 }  // namespace flower

@@ -173,6 +173,26 @@ std::vector<xdp_queue_group> xdp_source::split(size_t groups, uint32_t hold) {
   return out;
 }
 
+void xdp_source::stop_intake() noexcept {
+  for (auto& q : impl_->queues) q->stop_intake();
+}
+
+uint64_t xdp_source::undelivered() const noexcept {
+  uint64_t n = 0;
+  for (const auto& q : impl_->queues) n += q->undelivered();
+  return n;
+}
+
+void xdp_queue_group::stop_intake() noexcept {
+  for (detail::xsk_queue* q : queues_) q->stop_intake();
+}
+
+uint64_t xdp_queue_group::undelivered() const noexcept {
+  uint64_t n = 0;
+  for (const detail::xsk_queue* q : queues_) n += q->undelivered();
+  return n;
+}
+
 size_t xdp_source::queue_count() const noexcept { return impl_->queues.size(); }
 
 size_t xdp_queue_group::next_batch(std::span<packet_view> out) noexcept {

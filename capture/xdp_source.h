@@ -23,11 +23,15 @@
 //
 // Modes: native XDP, else generic (skb) when mode is auto_select; zero-copy,
 // else copy when zero_copy is auto_select. What was obtained is in info().
-// Timestamps: one CLOCK_REALTIME read per batch (AF_XDP carries none).
+// Timestamps: the driver's receive time per frame via XDP metadata when the
+// device-bound program attaches (hw_timestamps), else one CLOCK_REALTIME read
+// per batch.
 // Teardown (destructor) runs in reverse: sockets, UMEMs, then the program is
 // detached and its pins removed. A program left behind by a killed sensor
 // is recognised by name (FLOWER_XDP_PROG_NAME) and replaced; any other XDP
-// program on the device makes open() refuse.
+// program on the device makes open() refuse. Hold the device's
+// interface_lock (capture/interface_lock.h) before open(): only then is a
+// flower_xdp found on the device a dead sensor's, not a running one's.
 
 #include <poll.h>
 
@@ -102,6 +106,9 @@ class alignas(64) xdp_queue_group {
   size_t next_batch(std::span<packet_view> out) noexcept;
   void release_batch() noexcept;  // give every held batch back (e.g. at stop)
   const std::vector<uint32_t>& queue_ids() const noexcept { return ids_; }
+  // At stop (see xdp_source): the group's queues only.
+  void stop_intake() noexcept;
+  uint64_t undelivered() const noexcept;
 
  private:
   friend class xdp_source;
@@ -130,6 +137,16 @@ class xdp_source {
 
   size_t next_batch(std::span<packet_view> out, int timeout_ms) noexcept;
   void release_batch() noexcept;
+
+  // Stopping without losing count: stop_intake() takes the sockets out of
+  // the XSKMAP, so new frames go to the kernel stack (program counter
+  // no_socket) instead of the RX rings; the caller then reads with timeout
+  // 0 until the rings are empty or its deadline passes, and undelivered()
+  // is what is left in the RX rings (frames the program redirected that
+  // were never read). Program redirected == frames read + socket drops
+  // (rx_dropped + rx_ring_full) + undelivered().
+  void stop_intake() noexcept;
+  uint64_t undelivered() const noexcept;
 
   // Queue i goes to group i % groups (groups is clamped to [1, queues]);
   // hold (1..kMaxHold) as above.

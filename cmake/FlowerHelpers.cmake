@@ -44,7 +44,9 @@ function(flower_test name)
   target_compile_definitions(${name} PRIVATE
     FLOWER_SOURCE_DIR="${CMAKE_SOURCE_DIR}" FLOWER_BINARY_DIR="${CMAKE_BINARY_DIR}")
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  # NO_PRETTY_VALUES: a parameter without a printer would otherwise put its
+  # bytes into the test name, and ctest pads every line of its output to it.
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
 
 include(GoogleTest)

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "exporter/community_id.h"
+
 namespace flower {
 namespace {
 

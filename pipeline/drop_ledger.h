@@ -1,55 +1,69 @@
 #pragma once
-// drop_ledger: one account of where every packet went, across all stages
-// and all cores, so the totals reconcile with what the sources delivered.
+// drop_ledger: one account of where every packet went, from the capture
+// front end to the output, across all stages and all cores. The engine and
+// the sensor fill it; renderings (JSON, text) live in exporter/ledger_report.h,
+// because the engine knows no output format. The identity and every field are
+// documented once, in docs/records.md ("The packet ledger").
 //
-//   drop_ledger l = engine.ledger();       // after run()
-//   l.source_dropped = pcap_drops;         // stages outside the engine
-//   l.exporter_dropped = exporter.lost();  // fill in their own numbers
-//   std::fputs(to_text(l).c_str(), stderr);
+//   drop_ledger l = engine.ledger();       // after run(): decode, rings, flows
+//   l.filtered = filter_rejects;           // stages outside the engine fill
+//   l.source_dropped = pcap_drops;         // in their own numbers
+//   l.records_written = writer.records_written();
 //   assert(l.reconciles());
 //
-// Stages, in packet order:
-//   source     lost before reaching the pipeline (kernel / NIC / XDP ring);
-//              reported by the source, not part of `received`
-//   decoder    not turned into a flow update, by decode_status reason
-//   ring_full  decoded, but the shard's ring was full (live feeds only;
-//              offline feeds wait instead), one counter per ring
-//   metered    counted into a flow
-// Identity: received == decode_failed() + ring_dropped() + metered.
-// Evictions lose no packets (the flow is exported early, reason `evicted`);
-// the exporter loses records, not packets. Both are listed for completeness.
+// Identity: received == filtered + decode_failed() + ring_dropped() + metered.
+// source_dropped and source_undrained are lost before `received`; flows,
+// fragments, time_jumps and the output counters describe what became of the
+// metered packets and are not part of the identity.
 
 #include <array>
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "pipeline/decode_status.h"
+#include "pipeline/flow_engine.h"
+#include "pipeline/flow_record.h"
 #include "pipeline/fragment_cache.h"
 
 namespace flower {
 
+inline constexpr size_t kEndReasonSlots = 6;  // indexed by end_reason value (0 unused)
+
 struct drop_ledger {
-  uint64_t received = 0;                               // packets sources handed to the engine
-  uint64_t source_dropped = 0;                         // filled in by the caller
-  std::array<uint64_t, kDecodeStatusCount> decode{};   // by reason; decode[ok] = decoded
-  std::vector<uint64_t> ring_full;                     // per shard ring
-  uint64_t metered = 0;                                // packets counted into flows
-  fragment_counters fragments;                         // orphans are metered (port-0 flow)
+  // Before the engine, not part of `received`.
+  uint64_t source_dropped = 0;    // lost by the front end (kernel, NIC, XDP socket, libpcap)
+  uint64_t source_undrained = 0;  // left in capture rings at stop: could not be drained in time
+
+  // The identity.
+  uint64_t received = 0;                              // packets the source delivered
+  uint64_t filtered = 0;                              // rejected by the capture filter before the engine
+  std::array<uint64_t, kDecodeStatusCount> decode{};  // by decode_status; decode[ok] == decoded
+  std::vector<uint64_t> ring_full;                    // per shard ring (empty: one thread, no rings)
+  uint64_t metered = 0;                               // packets counted into flows
+
+  // What became of the metered packets.
+  fragment_counters fragments;                        // orphans are metered (port-0 flow)
+  uint64_t time_jumps = 0;                            // metered, but did not move the engine's clock
   uint64_t flows_created = 0;
-  uint64_t flows_evicted = 0;                          // table full: exported early
-  uint64_t records_exported = 0;
-  uint64_t exporter_dropped = 0;                       // records; filled in by the caller
+  std::array<uint64_t, kEndReasonSlots> records{};    // exported by the engine, by end_reason
 
-  uint64_t decode_failed() const noexcept;
+  // After the engine: records, not packets.
+  uint64_t records_written = 0;   // by the output (stdout writer, exporter)
+  uint64_t output_errors = 0;     // write errors: records lost
+  uint64_t exporter_dropped = 0;  // records an exporter dropped (e.g. a full queue)
+
+  // The engine's share (everything from `received` through `records` but
+  // `filtered` and `ring_full`).
+  static drop_ledger from_engine(const engine_counters& counters) noexcept;
+
+  uint64_t decode_failed() const noexcept;  // malformed() + unsupported()
+  uint64_t malformed() const noexcept;
+  uint64_t unsupported() const noexcept;
   uint64_t ring_dropped() const noexcept;
-  uint64_t offered() const noexcept { return received + source_dropped; }
-  bool reconciles() const noexcept { return received == decode_failed() + ring_dropped() + metered; }
+  uint64_t records_exported() const noexcept;
+  uint64_t flows_evicted() const noexcept { return records[static_cast<size_t>(end_reason::evicted)]; }
+  uint64_t offered() const noexcept { return source_dropped + source_undrained + received; }
+  bool reconciles() const noexcept { return received == filtered + decode_failed() + ring_dropped() + metered; }
 };
-
-// Human-readable, one stage per line, zero counters left out except totals.
-std::string to_text(const drop_ledger& ledger);
-// One JSON object: {"received":..,"decode":{"truncated_ip":..},"ring_full":[..],...}
-std::string to_json(const drop_ledger& ledger);
 
 }  // namespace flower

@@ -36,11 +36,25 @@ engine_counters& engine_counters::operator+=(const engine_counters& o) noexcept 
   for (size_t i = 0; i < std::size(table.by_reason); ++i) table.by_reason[i] += o.table.by_reason[i];
   table.evictions += o.table.evictions;
   table.sweeps += o.table.sweeps;
+  time_jumps += o.time_jumps;
   return *this;
 }
 
-flow_shard::flow_shard(const engine_config& config)
-    : fragments_(config.fragment_slots), table_(config.table, config.ports) {}
+uint64_t effective_hash_seed(const engine_config& config) {
+  return config.hash_seed ? *config.hash_seed : random_hash_seed();
+}
+
+namespace {
+flow_table_config seeded(flow_table_config table, uint64_t seed) {
+  table.hash_seed = seed;
+  return table;
+}
+}  // namespace
+
+flow_shard::flow_shard(const engine_config& config) : flow_shard(config, effective_hash_seed(config)) {}
+
+flow_shard::flow_shard(const engine_config& config, uint64_t seed)
+    : fragments_(config.fragment_slots, kFragmentTtlNs, seed), table_(seeded(config.table, seed), config.ports) {}
 
 void flow_shard::process(std::span<decoded_packet> batch, record_buffer& out) noexcept {
   bool fragment_work = false;
@@ -64,34 +78,47 @@ void flow_shard::process(std::span<decoded_packet> batch, bool fragment_work, re
       batch = batch.first(kept);
     }
   }
-  now_ns_ = std::max(now_ns_, table_.update(batch, out));
-  table_.expire(now_ns_, out);
+  const uint64_t newest = table_.update(batch, out);
+  clock_.advance(newest, batch.size(), [&](size_t i) { return batch[i].ts_ns; });
+  table_.expire(clock_.now_ns(), out);
 }
 
 void flow_shard::process_frames(packet_batch frames, const decode_options& options,
                                 std::array<uint64_t, kDecodeStatusCount>& status, decoded_packet* scratch,
                                 record_buffer& out) noexcept {
-  uint64_t newest = now_ns_;
+  uint64_t newest = 0;
+  const uint64_t metered_before = status[static_cast<size_t>(decode_status::ok)];
   const size_t taken = table_.update_frames(frames, options, status, newest, out);
-  now_ns_ = newest;
+  const uint64_t metered = status[static_cast<size_t>(decode_status::ok)] - metered_before;
+  if (metered != 0) {
+    if (clock_.plausible(newest)) [[likely]] {
+      clock_.advance(newest, metered, [](size_t) { return uint64_t{0}; });  // one compare, no rescan
+    } else {
+      // A far-ahead time among them: the guard needs each metered time in
+      // order. The frames before `taken` that decode are the ones
+      // update_frames metered (none of them needs fragment work).
+      for (size_t i = 0; i < taken; ++i)
+        if (decode_packet(frames[i], options, scratch[0]) == decode_status::ok) clock_.observe(scratch[0].ts_ns);
+    }
+  }
   if (taken < frames.size()) [[unlikely]] {
     bool fragment_work;
     const size_t n = decode_batch(frames.subspan(taken), options, scratch, status, fragment_work);
     process({scratch, n}, fragment_work, out);  // meters the rest, then expires
     return;
   }
-  table_.expire(now_ns_, out);
+  table_.expire(clock_.now_ns(), out);
 }
 
 void flow_shard::tick(uint64_t now_ns, record_buffer& out) noexcept {
-  now_ns_ = std::max(now_ns_, now_ns);
-  table_.expire(now_ns_, out);
+  clock_.tick(now_ns);
+  table_.expire(clock_.now_ns(), out);
 }
 
-void flow_shard::finish(record_buffer& out) noexcept {
-  // Flows already due at the newest packet time end with their own reason
-  // (idle, tcp_end, active), whatever the shard layout; the rest: shutdown.
-  if (now_ns_ != 0) table_.expire_all(now_ns_, out);
+void flow_shard::finish_at(uint64_t now, record_buffer& out) noexcept {
+  // Flows already due by then end with their own reason (idle, tcp_end,
+  // active), whatever the shard layout; the rest: shutdown.
+  if (now != 0) table_.expire_all(now, out);
   table_.flush(end_reason::shutdown, out);
 }
 
@@ -156,6 +183,7 @@ engine_counters flow_engine::counters() const noexcept {
   c.metered = c.status[static_cast<size_t>(decode_status::ok)];
   c.fragments = shard_.fragments().counters();
   c.table = shard_.table().counters();
+  c.time_jumps = shard_.time_jumps();
   return c;
 }
 

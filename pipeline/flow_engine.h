@@ -12,9 +12,11 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "pipeline/decode.h"
+#include "pipeline/detail/clock_guard.h"
 #include "pipeline/flow_table.h"
 #include "pipeline/fragment_cache.h"
 
@@ -29,6 +31,9 @@ struct engine_counters {
   std::array<uint64_t, kDecodeStatusCount> status{};  // status[ok] == metered
   fragment_counters fragments;
   flow_table_counters table;
+  // Packets stamped far ahead of the recent packets: metered, but they did
+  // not move the engine's clock (one forged time must not expire every flow).
+  uint64_t time_jumps = 0;
 
   uint64_t malformed() const noexcept;
   uint64_t unsupported() const noexcept;
@@ -40,6 +45,11 @@ struct engine_config {
   decode_options decode;
   service_ports ports = service_ports::defaults();
   uint32_t fragment_slots = 1u << 14;  // datagrams whose first fragment is remembered
+  // Keys the flow hash (index placement and shard choice) so crafted keys
+  // cannot be aimed at one bucket. Empty: drawn from the kernel's random
+  // source once per engine; set it (--hash-seed) to repeat a run exactly.
+  // Records never depend on it, except which flows a full table evicts.
+  std::optional<uint64_t> hash_seed;
 };
 
 // Decode every packet of `batch` into `out` (room for batch.size()),
@@ -50,12 +60,20 @@ struct engine_config {
 size_t decode_batch(packet_batch batch, const decode_options& options, decoded_packet* out,
                     std::array<uint64_t, kDecodeStatusCount>& status, bool& fragment_work) noexcept;
 
+// The seed an engine hashes with: config.hash_seed, or 64 random bits.
+uint64_t effective_hash_seed(const engine_config& config);
+
 // One shard: fragment resolution + flow table, fed with decoded packets.
+// Its clock (the time expiry sweeps at) follows the packets it meters, but
+// a packet stamped far ahead of it does not move it alone
+// (detail/clock_guard.h; docs/flow-table.md, "Time jumps").
 class flow_shard {
  public:
+  // Hashes with effective_hash_seed(config): a parallel_engine resolves the
+  // seed once and gives every shard the same.
   explicit flow_shard(const engine_config& config);
 
-  // Meter decoded packets (status ok), then expire by the batch's newest time.
+  // Meter decoded packets (status ok), then expire by the shard's clock.
   void process(std::span<decoded_packet> batch, record_buffer& out) noexcept;
   // The same, told by decode_batch whether any packet needs fragment work.
   void process(std::span<decoded_packet> batch, bool fragment_work, record_buffer& out) noexcept;
@@ -68,18 +86,33 @@ class flow_shard {
   void process_frames(packet_batch frames, const decode_options& options,
                       std::array<uint64_t, kDecodeStatusCount>& status, decoded_packet* scratch,
                       record_buffer& out) noexcept;
-  // Expire by wall/packet time when no packets come (live capture).
+  // Expire by a trusted time (a live source's wall clock) when no packets
+  // come; it moves the clock at once.
   void tick(uint64_t now_ns, record_buffer& out) noexcept;
-  void finish(record_buffer& out) noexcept;  // export all, end_reason::shutdown
+  // The input has ended: settle the clock (a run of far packets still
+  // pending is a step or a jump, see clock_guard::finish). finish() does it
+  // first; a caller that aligns shards calls it before reading now_ns().
+  void end_of_input() noexcept { clock_.finish(); }
+  void finish(record_buffer& out) noexcept {
+    end_of_input();
+    finish_at(now_ns(), out);
+  }
+  // Export everything: what is due at `at_ns` (0: nothing is) with its own
+  // reason, the rest as end_reason::shutdown. parallel_engine passes one
+  // time to every shard, so the reasons do not depend on the shard count.
+  void finish_at(uint64_t at_ns, record_buffer& out) noexcept;
 
   const flow_table& table() const noexcept { return table_; }
-  uint64_t now_ns() const noexcept { return now_ns_; }  // newest packet (or tick) time seen
+  uint64_t now_ns() const noexcept { return clock_.now_ns(); }  // the shard's clock
+  uint64_t time_jumps() const noexcept { return clock_.jumps(); }
+  uint64_t hash_seed() const noexcept { return table_.hash_seed(); }
   const fragment_cache& fragments() const noexcept { return fragments_; }
 
  private:
+  flow_shard(const engine_config& config, uint64_t seed);
   fragment_cache fragments_;
   flow_table table_;
-  uint64_t now_ns_ = 0;
+  detail::clock_guard clock_;
 };
 
 class flow_engine {
@@ -92,6 +125,7 @@ class flow_engine {
 
   engine_counters counters() const noexcept;
   const flow_shard& shard() const noexcept { return shard_; }
+  uint64_t hash_seed() const noexcept { return shard_.hash_seed(); }  // the effective seed
 
  private:
   static constexpr size_t kBatch = 256;

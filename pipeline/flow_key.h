@@ -65,15 +65,30 @@ struct alignas(8) flow_key {
 };
 static_assert(sizeof(flow_key) == 40, "flow_key layout is part of the table's memory budget");
 
+// The secret of the flow hashes. With fixed constants, keys crafted to share
+// one index bucket make lookups and deletes linear (hash flooding); keyed by
+// a per-run seed, an attacker who does not know the seed cannot aim at a
+// bucket. Each engine draws one (random_hash_seed) unless given one
+// (engine_config::hash_seed, to repeat a run), and every hash of a key -
+// table index, shard choice, fragment cache - uses it.
+struct hash_key {
+  uint64_t k[6];
+  static hash_key from_seed(uint64_t seed) noexcept;  // any seed, 0 included
+};
+
+// 64 bits from the kernel's random source (getrandom). Throws
+// std::system_error if there is none.
+uint64_t random_hash_seed();
+
 // 64-bit mixing hash over a canonical key (fast, not cryptographic). Equal
 // keys give equal hashes; callers canonicalize first so both directions hash
 // the same.
-uint64_t key_hash(const flow_key& canonical) noexcept;
+uint64_t key_hash(const flow_key& canonical, const hash_key& key) noexcept;
 
 // Hash over (addresses as an unordered pair, proto, vlan) only: the same for
 // both directions and for every fragment of a datagram, so it is what the
 // pipeline shards by (a non-first fragment has no ports until resolved).
-uint64_t shard_hash(const flow_key& any_orientation) noexcept;
+uint64_t shard_hash(const flow_key& any_orientation, const hash_key& key) noexcept;
 
 // Text form of an address as tshark/RFC 5952 print it ("10.0.0.1", "2001:db8::1").
 std::string address_string(const std::array<uint8_t, 16>& addr, uint8_t ip_version);

@@ -77,8 +77,4 @@ class record_sink {
   virtual void consume(std::span<const flow_record> records) = 0;
 };
 
-// Community ID v1 (https://github.com/corelight/community-id-spec) of a
-// record's 5-tuple with the given seed, e.g. "1:LQU9qZlK+B5F3KDmev6m5PMibrg=".
-std::string community_id(const flow_record& record, uint16_t seed = 0);
-
 }  // namespace flower

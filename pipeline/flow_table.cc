@@ -125,7 +125,7 @@ inline bool keys_equal(const flow_key& x, const flow_key& y) noexcept {
 // total order lets both directions meet, and this one needs no byte swaps.
 // It is private to the table: records are oriented initiator -> responder.
 // Returns whether the endpoints were swapped.
-inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash) noexcept {
+inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash, const hash_key& key) noexcept {
   static_assert(sizeof(flow_key) == 40);
   const auto* src = reinterpret_cast<const uint8_t*>(&in);
   uint64_t w0 = detail::load64(src), w1 = detail::load64(src + 8);
@@ -151,7 +151,7 @@ inline bool canonical_hash(const flow_key& in, flow_key& out, uint64_t& hash) no
   std::memcpy(dst + 16, &w2, 8);
   std::memcpy(dst + 24, &w3, 8);
   std::memcpy(dst + 32, &w4, 8);
-  hash = detail::hash5(w0, w1, w2, w3, w4);
+  hash = detail::hash5(w0, w1, w2, w3, w4, key);
   return swap;
 }
 
@@ -221,6 +221,7 @@ struct flow_table::impl {
         ports(std::move(p)),
         max_flows(std::max<uint32_t>(c.max_flows, 1)),
         buckets(static_cast<uint32_t>((2 * uint64_t{max_flows} + kBucketSlots - 1) / kBucketSlots)),
+        hkey(hash_key::from_seed(c.hash_seed)),
         pool(max_flows, c.huge_pages),
         index(buckets, c.huge_pages),
         spis(max_flows, false) {}
@@ -243,6 +244,7 @@ struct flow_table::impl {
   service_ports ports;
   uint32_t max_flows;
   uint32_t buckets;  // index buckets: 2 slots per flow, so at most half are used
+  hash_key hkey;     // the per-run seed folded into the hash constants
   mapped_array<flow_entry> pool;
   mapped_array<index_bucket> index;
   mapped_array<std::array<uint32_t, 2>> spis;  // per entry, by direction; see kMetaHasSpi
@@ -263,7 +265,7 @@ struct flow_table::impl {
   // no bits and a tag match is almost always the key.
   static uint32_t tag_of(uint64_t hash) noexcept { return static_cast<uint32_t>(hash); }
   uint32_t home_of_hash(uint64_t hash) const noexcept { return fastrange(static_cast<uint32_t>(hash >> 32), buckets); }
-  uint32_t home_of_entry(uint32_t entry) const noexcept { return home_of_hash(key_hash(pool[entry].key)); }
+  uint32_t home_of_entry(uint32_t entry) const noexcept { return home_of_hash(key_hash(pool[entry].key, hkey)); }
   uint32_t next(uint32_t b) const noexcept { return b + 1 == buckets ? 0 : b + 1; }
 
   // The entry holding `key`, or UINT32_MAX. Probing stops after the first
@@ -293,7 +295,7 @@ struct flow_table::impl {
   // their way from home, so the first one whose home is not after the hole
   // moves into it and leaves a hole of its own (backward shift by bucket).
   void index_erase(uint32_t entry) noexcept {
-    const uint64_t hash = key_hash(pool[entry].key);
+    const uint64_t hash = key_hash(pool[entry].key, hkey);
     uint32_t hole_bucket = home_of_hash(hash);
     int hole_slot;
     for (;; hole_bucket = next(hole_bucket)) {
@@ -579,11 +581,12 @@ struct flow_table::impl {
     const index_bucket* index;
     const flow_entry* pool;
     uint32_t buckets;
+    hash_key key;  // a copy, so the hash reads it from the stack like the constants it replaces
 
     // Stage 1: canonicalize, hash, prefetch the home bucket.
     void hash(pending& p, const decoded_packet& d) const noexcept {
       uint64_t h;
-      p.swapped = canonical_hash(d.key, p.key, h);
+      p.swapped = canonical_hash(d.key, p.key, h, key);
       p.tag = tag_of(h);
       p.home = fastrange(static_cast<uint32_t>(h >> 32), buckets);
       p.hint = UINT32_MAX;
@@ -613,12 +616,12 @@ struct flow_table::impl {
   // entry, packet i is looked up (hint first) and updated. Memory for the
   // packets ahead is in flight while the current one computes, so latency
   // and work overlap instead of alternating as they do in whole-group
-  // stages (that layout ran 1M flows at 15.8 Mpps against 21 now). Correct
-  // on its own: a hint is used only if its entry still holds this very key.
+  // stages (docs/flow-table.md has the comparison). Correct on its own: a
+  // hint is used only if its entry still holds this very key.
   uint64_t update(std::span<const decoded_packet> batch, record_buffer& out) noexcept {
     const size_t n = batch.size();
     const decoded_packet* in = batch.data();
-    const lookup_view view{index.data(), pool.data(), buckets};
+    const lookup_view view{index.data(), pool.data(), buckets, hkey};
     const size_t head = std::min(n, 2 * kAhead);
     for (size_t i = 0; i < head; ++i) view.hash(ring[i & kRingMask], in[i]);
     for (size_t i = 0; i < std::min(n, kAhead); ++i) view.entry(ring[i & kRingMask]);
@@ -664,7 +667,7 @@ struct flow_table::impl {
                        record_buffer& out) noexcept {
     const size_t n = frames.size();
     const packet_view* in = frames.data();
-    const lookup_view view{index.data(), pool.data(), buckets};
+    const lookup_view view{index.data(), pool.data(), buckets, hkey};
     size_t next = 0;  // next frame to decode
     size_t made = 0, staged = 0, done = 0;
     uint64_t newest_here = 0;
@@ -819,7 +822,41 @@ size_t flow_table::max_flows() const noexcept { return impl_->max_flows; }
 size_t flow_table::memory_bytes() const noexcept {
   return impl_->pool.bytes() + impl_->index.bytes() + impl_->spis.bytes();
 }
+
+size_t flow_table::memory_bytes_for(uint32_t max_flows, bool huge_pages) noexcept {
+  const uint64_t flows = std::max<uint32_t>(max_flows, 1);
+  const uint64_t buckets = (2 * flows + kBucketSlots - 1) / kBucketSlots;
+  const auto mapped = [&](uint64_t bytes, bool huge) {
+    return huge && bytes >= kHugePage / 4 ? (bytes + kHugePage - 1) / kHugePage * kHugePage : bytes;
+  };
+  return mapped(flows * sizeof(flow_entry), huge_pages) + mapped(buckets * sizeof(index_bucket), huge_pages) +
+         flows * sizeof(std::array<uint32_t, 2>);
+}
 const flow_table_counters& flow_table::counters() const noexcept { return impl_->counters; }
+
+uint64_t flow_table::hash_seed() const noexcept { return impl_->cfg.hash_seed; }
+
+uint32_t flow_table::bucket_of(const flow_key& key) const noexcept {
+  flow_key canonical;
+  uint64_t hash;
+  canonical_hash(key, canonical, hash, impl_->hkey);
+  return impl_->home_of_hash(hash);
+}
+
+flow_table::probe_stats flow_table::index_probes() const noexcept {
+  const impl& m = *impl_;
+  probe_stats st;
+  for (uint32_t b = 0; b < m.buckets; ++b) {
+    for (uint32_t used = used_slots(m.index[b]); used != 0; used &= used - 1) {
+      const uint32_t home = m.home_of_entry(m.index[b].entry1[__builtin_ctz(used)] - 1);
+      const uint32_t distance = b >= home ? b - home : b + m.buckets - home;  // probing wraps
+      ++st.flows;
+      st.total_buckets += distance;
+      st.longest_buckets = std::max(st.longest_buckets, distance);
+    }
+  }
+  return st;
+}
 
 void flow_table::visit_impl(void (*cb)(void*, const flow_record&), void* ctx) const {
   for (uint32_t i = 0; i < impl_->high_water; ++i) {

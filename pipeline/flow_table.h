@@ -46,6 +46,10 @@ struct flow_table_config {
   // small in tests.
   uint32_t max_record_packets = UINT32_MAX;
   bool huge_pages = true;  // madvise(MADV_HUGEPAGE) the pool and index (fewer TLB misses)
+  // Keys the index hash (flow_key.h: hash_key). The engine passes its
+  // per-run seed (random unless engine_config::hash_seed); records never
+  // depend on it.
+  uint64_t hash_seed = 0;
 };
 
 struct flow_table_counters {
@@ -96,7 +100,24 @@ class flow_table {
   size_t size() const noexcept;
   size_t max_flows() const noexcept;
   size_t memory_bytes() const noexcept;  // everything allocated for flows and index
+  // What a table of max_flows would map (pool, index, side arrays, huge-page
+  // rounding): the sensor checks it against the machine before it starts.
+  static size_t memory_bytes_for(uint32_t max_flows, bool huge_pages = true) noexcept;
   const flow_table_counters& counters() const noexcept;
+  uint64_t hash_seed() const noexcept;
+
+  // The index bucket a key (either orientation) calls home under this
+  // table's seed: tests build colliding keys with it.
+  uint32_t bucket_of(const flow_key& key) const noexcept;
+  // How far flows sit from their home bucket, in buckets (0 = at home):
+  // the cost of a lookup, as a number rather than a time. A walk over the
+  // whole index; diagnostics and tests only.
+  struct probe_stats {
+    uint64_t flows = 0;
+    uint64_t total_buckets = 0;    // sum of the distances
+    uint32_t longest_buckets = 0;  // the longest probe a lookup of a live flow makes, minus 1
+  };
+  probe_stats index_probes() const noexcept;
 
   // Read-only walk over live flows as records (console / tests). Not on the
   // hot path; `fn(const flow_record&)`.

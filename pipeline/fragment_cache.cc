@@ -20,11 +20,11 @@ bool same_datagram(const flow_key& x, const flow_key& y) noexcept {
          x.ip_version == y.ip_version;
 }
 
-uint64_t datagram_hash(const flow_key& key, uint32_t id) noexcept {
+uint64_t datagram_hash(const flow_key& key, uint32_t id, const hash_key& hk) noexcept {
   flow_key k = key;  // ports are not part of a datagram's identity
   k.port_a = 0;
   k.port_b = 0;
-  return key_hash(k) ^ (uint64_t{id} * 0x9e3779b97f4a7c15ull);
+  return key_hash(k, hk) ^ (uint64_t{id} * 0x9e3779b97f4a7c15ull);
 }
 
 // fastrange: the hash's high half scaled onto [0, sets).
@@ -32,8 +32,10 @@ size_t set_of(uint64_t hash, size_t sets) noexcept { return static_cast<size_t>(
 
 }  // namespace
 
-fragment_cache::fragment_cache(uint32_t slots, uint64_t ttl_ns)
-    : slots_(std::max<uint32_t>(kWays, (slots + kWays - 1) / kWays * kWays)), ttl_ns_(ttl_ns) {}
+fragment_cache::fragment_cache(uint32_t slots, uint64_t ttl_ns, uint64_t hash_seed)
+    : slots_(std::max<uint32_t>(kWays, (slots + kWays - 1) / kWays * kWays)),
+      ttl_ns_(ttl_ns),
+      hash_(hash_key::from_seed(hash_seed)) {}
 
 void fragment_cache::resolve(decoded_packet& packet) noexcept {
   if (packet.note_only) {  // counted where the packet itself is metered
@@ -65,7 +67,7 @@ void fragment_cache::resolve(decoded_packet& packet) noexcept {
 
 void fragment_cache::remember(const fragment_note& note, uint64_t ts_ns) noexcept {
   const size_t sets = slots_.size() / kWays;
-  const size_t set = set_of(datagram_hash(note.key, note.id), sets);
+  const size_t set = set_of(datagram_hash(note.key, note.id, hash_), sets);
   entry* ways = &slots_[set * kWays];
   entry* victim = &ways[0];
   for (uint32_t w = 0; w < kWays; ++w) {
@@ -88,7 +90,7 @@ void fragment_cache::remember(const fragment_note& note, uint64_t ts_ns) noexcep
 const fragment_cache::entry* fragment_cache::find(const flow_key& key, uint32_t id,
                                                   uint64_t ts_ns) const noexcept {
   const size_t sets = slots_.size() / kWays;
-  const size_t set = set_of(datagram_hash(key, id), sets);
+  const size_t set = set_of(datagram_hash(key, id, hash_), sets);
   const entry* ways = &slots_[set * kWays];
   for (uint32_t w = 0; w < kWays; ++w) {
     const entry& e = ways[w];
@@ -97,6 +99,12 @@ const fragment_cache::entry* fragment_cache::find(const flow_key& key, uint32_t 
     return &e;
   }
   return nullptr;
+}
+
+uint32_t fragment_cache::remembered() const noexcept {
+  uint32_t n = 0;
+  for (const entry& e : slots_) n += e.used;
+  return n;
 }
 
 }  // namespace flower

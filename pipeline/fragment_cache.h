@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pipeline/decode.h"
+#include "pipeline/flow_key.h"
 
 namespace flower {
 
@@ -26,14 +27,22 @@ struct fragment_counters {
   uint64_t orphans = 0;   // later fragments with no first fragment seen before
 };
 
+inline constexpr uint64_t kFragmentTtlNs = 30'000'000'000ull;  // packet time a first fragment is remembered
+
 class fragment_cache {
  public:
-  explicit fragment_cache(uint32_t slots = 1u << 14, uint64_t ttl_ns = 30'000'000'000ull);
+  // `hash_seed` keys the set choice (flow_key.h: hash_key), so crafted
+  // datagrams cannot be aimed at the set of a victim's first fragments.
+  explicit fragment_cache(uint32_t slots = 1u << 14, uint64_t ttl_ns = kFragmentTtlNs, uint64_t hash_seed = 0);
 
   // Note first fragments, fill in ports of later ones. noexcept, no allocation.
   void resolve(decoded_packet& packet) noexcept;
 
   const fragment_counters& counters() const noexcept { return counters_; }
+  uint32_t capacity() const noexcept { return static_cast<uint32_t>(slots_.size()); }  // fixed at construction
+  uint32_t remembered() const noexcept;  // slots in use (a walk; diagnostics and tests)
+  // What a cache of `slots` allocates (the sensor's start-up memory check).
+  static size_t memory_bytes_for(uint32_t slots) noexcept { return size_t{slots} * sizeof(entry); }
 
  private:
   struct entry {
@@ -46,6 +55,7 @@ class fragment_cache {
 
   std::vector<entry> slots_;
   uint64_t ttl_ns_;
+  hash_key hash_;
   fragment_counters counters_;
 };
 

@@ -8,7 +8,9 @@
 // length on the wire (pcap's orig_len), which may be larger.
 //
 //   packet_view p{frame, 60, 60, ts_ns, link_type::ethernet};
-//   engine.process({&p, 1}, sink);
+//   record_buffer out(sink);
+//   engine.process({&p, 1}, out);   // flow_engine: a batch is a span of views
+//   out.flush();
 
 #include <cstdint>
 #include <span>

@@ -128,9 +128,11 @@ void pin_worker_thread(unsigned index) noexcept {
 
 namespace {
 
-engine_config shard_config(const engine_config& total, unsigned shards) {
+// Every shard hashes with the one seed the engine resolved.
+engine_config shard_config(const engine_config& total, unsigned shards, uint64_t seed) {
   engine_config c = total;
   c.table.max_flows = std::max<uint32_t>(1, total.table.max_flows / shards);
+  c.hash_seed = seed;
   return c;
 }
 
@@ -173,9 +175,11 @@ struct parallel_engine::impl {
   impl(const parallel_config& c, record_sink& inner)
       : config(c),
         n(c.threads ? c.threads : std::max(1u, std::thread::hardware_concurrency())),
+        seed(effective_hash_seed(c.engine)),
+        hash(hash_key::from_seed(seed)),
         sink(inner),
         ring_full(n, 0) {
-    const engine_config per_shard = shard_config(c.engine, n);
+    const engine_config per_shard = shard_config(c.engine, n, seed);
     shards.reserve(n);
     for (unsigned i = 0; i < n; ++i) shards.push_back(std::make_unique<shard_state>(per_shard, sink, c.ring_slots));
     tokens.reserve(kMaxBatchesInFlight);
@@ -184,13 +188,19 @@ struct parallel_engine::impl {
 
   parallel_config config;
   unsigned n;
+  uint64_t seed;  // of the shard choice and of every shard's table and fragment cache
+  hash_key hash;
   serial_sink sink;
   std::vector<std::unique_ptr<shard_state>> shards;
   std::vector<std::unique_ptr<front_batch>> tokens;
 
   // Single-queue mode: written only by the pipeline's serial stages.
   uint64_t received = 0;
-  uint64_t max_ts = 0;
+  // The clock a single shard would keep over the whole input (the
+  // dispatcher sees every packet in order): the end-of-input time, the
+  // same for every shard count.
+  detail::clock_guard clock;
+  bool fed_single = false;
   std::array<uint64_t, kDecodeStatusCount> status{};
   std::vector<uint64_t> ring_full;
 
@@ -212,9 +222,10 @@ static_assert(kPipelineBatch < kNoteCopy);
 // The shard owning the outer flow of a packet that carries an outer
 // first-fragment note, if not the packet's own: later fragments of that
 // outer datagram carry the outer key and go there.
-inline bool note_goes_elsewhere(const decoded_packet& d, uint32_t own, unsigned n, uint32_t& other) noexcept {
+inline bool note_goes_elsewhere(const decoded_packet& d, uint32_t own, unsigned n, const hash_key& hash,
+                                uint32_t& other) noexcept {
   if (!d.has_outer_first_fragment) return false;
-  other = shard_index(shard_hash(d.outer_first_fragment.key), n);
+  other = shard_index(shard_hash(d.outer_first_fragment.key, hash), n);
   return other != own;
 }
 
@@ -226,10 +237,10 @@ void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
   std::fill(b.begin.begin(), b.begin.end(), 0u);
   for (size_t i = 0; i < b.n; ++i) {
     if (b.status[i] != decode_status::ok) continue;
-    b.shard[i] = shard_index(shard_hash(b.decoded[i].key), n);
+    b.shard[i] = shard_index(shard_hash(b.decoded[i].key, hash), n);
     ++b.begin[b.shard[i] + 1];
     uint32_t other;
-    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, other)) [[unlikely]]
+    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, hash, other)) [[unlikely]]
       ++b.begin[other + 1];
   }
   for (unsigned s = 0; s < n; ++s) {
@@ -240,7 +251,7 @@ void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
     if (b.status[i] != decode_status::ok) continue;
     b.order[b.cursor[b.shard[i]]++] = static_cast<uint16_t>(i);
     uint32_t other;
-    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, other)) [[unlikely]]
+    if (note_goes_elsewhere(b.decoded[i], b.shard[i], n, hash, other)) [[unlikely]]
       b.order[b.cursor[other]++] = static_cast<uint16_t>(i | kNoteCopy);
   }
 }
@@ -249,9 +260,22 @@ void parallel_engine::impl::decode_and_group(front_batch& b) const noexcept {
 // its ring. Offline waits for room; live drops what does not fit.
 void parallel_engine::impl::dispatch(front_batch& b) noexcept {
   received += b.n;
+  uint64_t newest = 0;
+  size_t ok = 0;
   for (size_t i = 0; i < b.n; ++i) {
     ++status[static_cast<size_t>(b.status[i])];
-    if (b.status[i] == decode_status::ok) max_ts = std::max(max_ts, b.decoded[i].ts_ns);
+    if (b.status[i] == decode_status::ok) {
+      newest = std::max(newest, b.decoded[i].ts_ns);
+      ++ok;
+    }
+  }
+  if (ok != 0) {
+    if (clock.plausible(newest)) [[likely]] {
+      clock.advance(newest, ok, [](size_t) { return uint64_t{0}; });  // one compare, no rescan
+    } else {
+      for (size_t i = 0; i < b.n; ++i)
+        if (b.status[i] == decode_status::ok) clock.observe(b.decoded[i].ts_ns);
+    }
   }
   for (unsigned s = 0; s < n; ++s) {
     spsc_ring<decoded_packet>& ring = shards[s]->ring;
@@ -364,6 +388,8 @@ parallel_engine::~parallel_engine() = default;
 
 unsigned parallel_engine::shards() const noexcept { return impl_->n; }
 
+uint64_t parallel_engine::hash_seed() const noexcept { return impl_->seed; }
+
 namespace {
 // Joins on scope exit so an exception from the front end cannot leave
 // joinable threads behind (std::terminate).
@@ -380,6 +406,7 @@ struct thread_group {
 
 void parallel_engine::run_single(source_ref src) {
   impl& m = *impl_;
+  m.fed_single = true;
   m.feed_done.store(false, std::memory_order_relaxed);
   thread_group workers;
   workers.done = &m.feed_done;
@@ -456,11 +483,20 @@ void parallel_engine::finish() {
   impl& m = *impl_;
   if (m.finished) return;
   m.finished = true;
-  uint64_t now = m.max_ts;
-  for (auto& s : m.shards) now = std::max(now, s->shard.now_ns());
+  // The end-of-input time: the clock over the whole input when it came
+  // through the dispatcher (what one shard would have; a shard's own clock
+  // saw only its share), else the latest shard clock. Every shard then ends
+  // what is due by that time with its own reason, as on one core.
+  for (auto& s : m.shards) s->shard.end_of_input();
+  uint64_t now = 0;
+  if (m.fed_single) {
+    m.clock.finish();
+    now = m.clock.now_ns();
+  } else {
+    for (auto& s : m.shards) now = std::max(now, s->shard.now_ns());
+  }
   for (auto& s : m.shards) {
-    if (now != 0) s->shard.tick(now, s->out);
-    s->shard.finish(s->out);
+    s->shard.finish_at(now, s->out);
     s->out.flush();
   }
 }
@@ -489,21 +525,14 @@ engine_counters parallel_engine::counters() const {
     c.fragments.first += f.first;
     c.fragments.resolved += f.resolved;
     c.fragments.orphans += f.orphans;
+    c.time_jumps += s->shard.time_jumps();
   }
   return c;
 }
 
 drop_ledger parallel_engine::ledger() const {
-  const engine_counters c = counters();
-  drop_ledger l;
-  l.received = c.received;
-  l.decode = c.status;
+  drop_ledger l = drop_ledger::from_engine(counters());
   l.ring_full = impl_->ring_full;
-  l.metered = c.metered;
-  l.fragments = c.fragments;
-  l.flows_created = c.table.flows_created;
-  l.flows_evicted = c.table.by_reason[static_cast<size_t>(end_reason::evicted)];
-  l.records_exported = c.table.records_exported;
   return l;
 }
 

@@ -71,6 +71,9 @@ class parallel_engine {
   parallel_engine& operator=(const parallel_engine&) = delete;
 
   unsigned shards() const noexcept;
+  // The seed of the flow hash (shard choice, tables, fragment caches):
+  // config.engine.hash_seed, or the one drawn at construction.
+  uint64_t hash_seed() const noexcept;
 
   // Single-queue feeding (pcap file, libpcap): a oneTBB parallel_pipeline
   // reads batches, decodes and hashes them in parallel, and dispatches by

@@ -1,7 +1,7 @@
 #pragma once
 // record_buffer: batches expired flow records on their way to a record_sink,
-// so the sink (JSON writer, ZeroMQ publisher, merger) is called once per
-// `capacity` records instead of once per record.
+// so the sink (the JSON or text writer, or the multi-core engine's record
+// merger) is called once per `capacity` records instead of once per record.
 //
 //   record_buffer out(sink);
 //   table.update(batch, out);   // pushes whatever expired

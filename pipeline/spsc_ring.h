@@ -62,6 +62,10 @@ class spsc_ring {
     return free;
   }
 
+  // Free slots, re-reading the consumer's tail if fewer than `want` look
+  // free: for a producer that takes a whole batch or nothing.
+  size_t free_space_for(size_t want) noexcept { return room(want); }
+
   // Copy as many items as fit (all or a prefix); returns how many.
   size_t push(std::span<const T> items) noexcept {
     size_t n = std::min(items.size(), room(items.size()));

@@ -22,6 +22,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/shared_data.h"
+
 namespace flower {
 namespace {
 
@@ -428,6 +430,66 @@ TEST(capture_file, pcapng_packet_for_an_undeclared_interface_is_counted_and_skip
   EXPECT_FALSE(f.truncated());
 }
 
+// Times the engine cannot use are skipped and counted, never delivered:
+// `last_ns + idle_timeout` must not overflow, and a wrapped time would be a
+// forged one. Reading goes on after them.
+TEST(capture_file, pcapng_times_out_of_range_are_counted_and_skipped) {
+  pcapng_image img;
+  img.section(false)
+      .interface(1, 0, 9)                   // 0: nanoseconds
+      .interface(1, 0)                      // 1: microseconds
+      .interface(1, 0, 0)                   // 2: seconds
+      .interface(1, 0, 9, -100)             // 3: nanoseconds, 100 s before the ticks
+      .interface(1, 0, 0x80 | 1)            // 4: half seconds
+      .interface(1, 0, 9, INT64_MAX / 2)    // 5: an offset no time survives
+      .epb(0, (uint64_t{1} << 62) - 1, payload(10, 1), 10)  // the last good nanosecond
+      .epb(0, uint64_t{1} << 62, payload(10, 2), 10)        // 2^62 ns: would overflow last + idle
+      .epb(0, ~uint64_t{0}, payload(10, 3), 10)
+      .epb(1, (uint64_t{1} << 62) / 1000 + 1, payload(10, 4), 10)  // just past 2^62 ns, in microseconds
+      .epb(1, ~uint64_t{0} / 1000 + 1, payload(10, 5), 10)     // ticks x 1000 wraps 2^64
+      .epb(2, uint64_t{1} << 60, payload(10, 6), 10)           // seconds x 1e9 wraps
+      .epb(3, 99 * sec_ns, payload(10, 7), 10)                 // before the epoch
+      .epb(3, 101 * sec_ns, payload(10, 8), 10)                // 1 s after it: fine
+      .epb(4, ~uint64_t{0}, payload(10, 9), 10)                // 2^63 s
+      .epb(5, 1, payload(10, 10), 10)
+      .obsolete_pb(0, uint64_t{1} << 63, payload(10, 11), 10)
+      .spb(payload(10, 12), 10)                                // no time of its own: the last good one
+      .epb(0, 1700000000 * sec_ns, payload(10, 13), 10);
+  temp_dir dir;
+  auto f = capture_file::open(dir.write("t.pcapng", img.data()));
+  const auto got = drain(f);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], (packet_copy{payload(10, 1), 10, (uint64_t{1} << 62) - 1, link_type::ethernet}));
+  EXPECT_EQ(got[1], (packet_copy{payload(10, 8), 10, 1 * sec_ns, link_type::ethernet}));
+  EXPECT_EQ(got[2], (packet_copy{payload(10, 12), 10, 1 * sec_ns, link_type::ethernet}));
+  EXPECT_EQ(got[3].ts_ns, 1700000000 * sec_ns);
+  EXPECT_EQ(f.counters().bad_timestamp, 9u);
+  EXPECT_EQ(f.counters().records, 4u);
+  EXPECT_FALSE(f.truncated()) << f.truncation_reason();
+}
+
+TEST_P(classic_pcap, fraction_of_a_second_or_more_is_counted_and_skipped) {
+  const bool nano = GetParam().nano;
+  const uint32_t one_second = nano ? 1000000000u : 1000000u;
+  pcap_image img;
+  img.big = GetParam().big;
+  img.nano = nano;
+  img.records = {{1700000000, one_second - 1, payload(12, 1), 12},
+                 {1700000001, one_second, payload(13, 2), 13},
+                 {1700000002, UINT32_MAX, payload(14, 3), 14},
+                 {UINT32_MAX, one_second - 1, payload(15, 4), 15}};  // the latest time pcap can hold
+  temp_dir dir;
+  auto f = capture_file::open(dir.write("t.pcap", img.build()));
+  const auto got = drain(f, 1);  // a skipped record must not end a batch early or late
+  ASSERT_EQ(got.size(), 2u);
+  const uint64_t frac_ns = nano ? one_second - 1 : uint64_t{one_second - 1} * 1000;
+  EXPECT_EQ(got[0], (packet_copy{payload(12, 1), 12, 1700000000 * sec_ns + frac_ns, link_type::ethernet}));
+  EXPECT_EQ(got[1], (packet_copy{payload(15, 4), 15, uint64_t{UINT32_MAX} * sec_ns + frac_ns, link_type::ethernet}));
+  EXPECT_EQ(f.counters().bad_timestamp, 2u);
+  EXPECT_EQ(f.counters().records, 2u);
+  EXPECT_FALSE(f.truncated()) << f.truncation_reason();
+}
+
 // ---------------------------------------------------------------------------
 // Errors at open: one line naming the problem
 
@@ -686,9 +748,9 @@ TEST(capture_file, fifo_is_read_to_the_end) {
 // The shared corpus: counts and byte sums agree with capinfos
 
 TEST(capture_file_corpus, matches_manifest_counts_and_bytes) {
-  const fs::path dir = fs::path(FLOWER_SOURCE_DIR) / ".." / "shared" / "pcaps";
+  const fs::path dir = test_data::shared_pcaps();
   std::ifstream manifest(dir / "manifest.tsv");
-  if (!manifest) GTEST_SKIP() << "no shared captures at " << dir;
+  if (!manifest) GTEST_SKIP() << test_data::no_shared_data(dir / "manifest.tsv");
   std::string line;
   std::getline(manifest, line);
   std::vector<std::string> columns;

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "pipeline/flow_record.h"
+#include "exporter/community_id.h"
 
 namespace flower {
 namespace {

@@ -2,8 +2,10 @@
 """flower-bench smoke test: small runs through the real engine, both feeds,
 must reconcile their ledger and export exactly one record per flow; --repeat
 prints one JSON object per run and a summary; bad flags fail cleanly;
---sweep writes one row per point and stops at a failed one, and
-bench/sweep-plot draws its TSV.
+a run longer than --prepare loops over the prepared packets and still
+meters every one with exact record counts; a run that cannot fit in memory
+is refused in one line before it allocates; --sweep writes one row per
+point and stops at a failed one, and bench/sweep-plot draws its TSV.
 Figures are not checked here (benchmarks are not timed tests).
 
 Usage: flower_bench_test.py FLOWER_BENCH
@@ -29,7 +31,7 @@ class FlowerBench(unittest.TestCase):
         self.assertEqual(obj["flows"], flows)
         self.assertEqual(obj["packets"], packets)
         self.assertEqual(obj["records"], flows)
-        self.assertTrue(obj["ledger"]["reconciles"])
+        self.assertTrue(obj["ledger"]["conserved"])
         self.assertEqual(obj["ledger"]["metered"], packets)
         for key in ("mpps", "threads", "ns_per_packet", "peak_rss_bytes", "table_bytes_per_flow"):
             self.assertIn(key, obj)
@@ -52,6 +54,29 @@ class FlowerBench(unittest.TestCase):
                 else:
                     self.assertEqual(obj["worker_mpps"], [])
 
+    def test_publish_sends_every_record_to_the_sub_thread(self):
+        # 2000 records fit the publisher's queue: none may be dropped, and
+        # the SUB thread must have received every message sent.
+        with tempfile.TemporaryDirectory(prefix="flower-bench-feed-") as d:
+            for fmt in ("protobuf", "json"):
+                with self.subTest(fmt=fmt):
+                    endpoint = "ipc://" + os.path.join(d, fmt)
+                    p = run("--flows", "2000", "--packets", "60000", "--threads", "2", "--publish", endpoint,
+                            "--feed-format", fmt, "--json")
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    obj = json.loads(p.stdout)
+                    self.check_run(obj, 2000, 60000)
+                    pub = obj["publish"]
+                    self.assertEqual((pub["endpoint"], pub["format"]), (endpoint, fmt))
+                    self.assertEqual(pub["records_sent"], 2000)
+                    self.assertEqual(pub["export_dropped"], 0)
+                    self.assertGreaterEqual(pub["messages_sent"], 2)  # batches of at most 1024 records
+                    self.assertEqual(pub["received_messages"], pub["messages_sent"])
+                    self.assertGreater(pub["received_bytes"], 2000 * 50)
+        p = run("--flows", "1000", "--packets", "20000", "--publish", "ipc:///nonexistent-dir/x", "--json")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("flower-bench:", p.stderr)
+
     def test_repeat_prints_every_run_and_a_summary(self):
         p = run("--flows", "1000", "--packets", "20000", "--threads", "1", "--repeat", "3", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -69,7 +94,7 @@ class FlowerBench(unittest.TestCase):
                 self.assertEqual(p.returncode, 0, p.stderr)
                 obj = json.loads(p.stdout)
                 self.assertEqual(obj["order"], order)
-                self.assertTrue(obj["ledger"]["reconciles"])
+                self.assertTrue(obj["ledger"]["conserved"])
                 if order != "zipf":
                     self.check_run(obj, 1500, 30000)
 
@@ -78,9 +103,108 @@ class FlowerBench(unittest.TestCase):
                 "--v6-share", "0.5", "--size", "imix", "--json")
         self.assertEqual(p.returncode, 0, p.stderr)
         obj = json.loads(p.stdout)
-        self.assertTrue(obj["ledger"]["reconciles"])
+        self.assertTrue(obj["ledger"]["conserved"])
         self.assertEqual(obj["warmup_packets"], 0)  # churned traffic is timed from its first packet
         self.assertGreater(obj["records"], 1000)     # churn retires flows and starts new ones
+
+    def test_long_runs_loop_over_prepared_packets(self):
+        # 60001 packets from 10000 prepared: 6 whole loops and one packet.
+        for feed in ("queue", "dispatch"):
+            with self.subTest(feed=feed):
+                p = run("--flows", "2000", "--packets", "60001", "--prepare", "10000", "--threads", "2",
+                        "--feed", feed, "--json")
+                self.assertEqual(p.returncode, 0, p.stderr)
+                obj = json.loads(p.stdout)
+                self.assertEqual(obj["prepared_packets"], 10000)
+                self.assertEqual(obj["loops"], 7)
+                self.check_run(obj, 2000, 60001)
+                self.assertEqual(obj["record_packets"], 60001)
+        # Zipf and slot order loop too; the same flows go on.
+        for extra in (["--zipf", "1.1"], ["--order", "slots"]):
+            with self.subTest(extra=extra):
+                p = run("--flows", "1500", "--packets", "45000", "--prepare", "9000", "--threads", "2", "--json", *extra)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                obj = json.loads(p.stdout)
+                self.assertEqual(obj["loops"], 5)
+                self.assertEqual(obj["ledger"]["metered"], 45000)
+                self.assertEqual(obj["record_packets"], 45000)
+                self.assertEqual(obj["records"], obj["flows"])
+
+    def test_replay_loops_over_prepared_passes(self):
+        # Passes of the capture built in memory are looped; the records are
+        # those of the fully built replay, every pass new flows.
+        sample = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "sample.pcap")
+        one = json.loads(run("--replay", sample, "--threads", "2", "--json").stdout)
+        n = one["packets"]
+        self.assertGreater(one["records"], 0)
+        full = run("--replay", sample, "--packets", str(8 * n + 3), "--threads", "2", "--json")
+        looped = run("--replay", sample, "--packets", str(8 * n + 3), "--prepare", str(2 * n), "--threads", "2",
+                     "--json")
+        for p in (full, looped):
+            self.assertEqual(p.returncode, 0, p.stderr)
+        full, looped = json.loads(full.stdout), json.loads(looped.stdout)
+        self.assertEqual(full["loops"], 1)
+        self.assertEqual(looped["prepared_packets"], 2 * n)
+        self.assertEqual(looped["loops"], 5)
+        for key in ("packets", "records", "record_packets"):
+            self.assertEqual(looped[key], full[key], key)
+        self.assertEqual(looped["ledger"]["metered"], full["ledger"]["metered"])
+        self.assertEqual(looped["ledger"]["received"], 8 * n + 3)
+        self.assertTrue(looped["ledger"]["conserved"])
+
+    def test_churned_loops_are_new_flows(self):
+        # Each loop's flows are new: records are the loop's flows three times.
+        p = run("--flows", "1000", "--packets", "30000", "--prepare", "10000", "--threads", "2",
+                "--churn", "100000", "--v6-share", "0.5", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        obj = json.loads(p.stdout)
+        self.assertEqual(obj["loops"], 3)
+        self.assertGreater(obj["flows"], 1000)
+        self.assertEqual(obj["records"], 3 * obj["flows"])
+        self.assertEqual(obj["record_packets"], 30000)
+        self.assertEqual(obj["flows_evicted"], 0)
+        self.assertTrue(obj["ledger"]["conserved"])
+
+    def test_prepares_at_least_one_round(self):
+        # --prepare below one packet per flow still prepares one round.
+        p = run("--flows", "3000", "--packets", "9000", "--prepare", "100", "--threads", "1", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        obj = json.loads(p.stdout)
+        self.assertEqual(obj["prepared_packets"], 3000)
+        self.assertEqual(obj["loops"], 3)
+        self.check_run(obj, 3000, 9000)
+
+    def refused(self, *args):
+        """Runs flower-bench alone and returns (exit status, stderr, its own peak RSS in bytes)."""
+        with tempfile.TemporaryFile() as err:
+            child = subprocess.Popen([BENCH, *args], stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            return child.returncode, err.read().decode(), usage.ru_maxrss * 1024
+
+    def test_refuses_what_memory_cannot_hold(self):
+        # One round of 4e9 flows, or tables for 4e9 flows, is far beyond any
+        # test machine: refused before allocating, in one line.
+        for args in (["--flows", "4000000000"], ["--flows", "1000", "--max-flows", "4000000000"]):
+            with self.subTest(args=args):
+                rc, err, rss = self.refused(*args, "--threads", "2")
+                self.assertEqual(rc, 1, err)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertRegex(err, r"^flower-bench: this run needs [0-9.]+ GB of memory \(flow tables [0-9.]+ GB, "
+                                      r"[0-9]+ prepared packets [0-9.]+ GB\), MemAvailable is [0-9.]+ GB$")
+                self.assertLess(rss, 64 << 20, "allocated before refusing")
+
+    def test_hash_seed(self):
+        # Records do not depend on the seed; the flag is documented.
+        for seed in ("1", "18446744073709551615"):
+            p = run("--flows", "1000", "--packets", "20000", "--threads", "2", "--hash-seed", seed, "--json")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.check_run(json.loads(p.stdout), 1000, 20000)
+        self.assertNotEqual(run("--hash-seed", "x").returncode, 0)
+        h = run("--help")
+        for flag in ("--hash-seed", "--prepare"):
+            self.assertIn(flag, h.stdout)
 
     def test_bad_flags(self):
         for args in (["--flows", "0"], ["--size", "12"], ["--feed", "nope"], ["--repeat", "0"], ["--order", "nope"]):

@@ -3,11 +3,15 @@
 // tiny table (so eviction, idle, active and TCP-end expiry all happen).
 //
 // Input: repeated [link selector u8][time step u8][length u16 LE][frame].
+// A time step of 255 is a forged stamp: that one packet is dated ten years
+// ahead and the running time does not move (engine_counters::time_jumps).
+// Seeds: tests/fuzz_seeds/engine (scripts/fuzz passes them).
 // Oracle (must hold for any input):
 // - every packet is accounted for: received == metered + malformed + unsupported;
 // - every metered packet is in exactly one exported record after finish();
 // - the table counts each record it exported, and is empty after finish();
-// - records are sane: an IP version, at least one packet, first <= last.
+// - records are sane: an IP version, at least one packet, first <= last;
+// - a time jump is a metered packet: time_jumps <= metered.
 //
 //   cmake -DFLOWER_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ ... && ninja fuzz_engine
 //   ./fuzz_engine -max_total_time=60
@@ -67,13 +71,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* in, size_t size) {
   size_t pos = 0;
   while (pos + 4 <= size) {
     const link_type link = kLinks[in[pos] % std::size(kLinks)];
-    ts += uint64_t{in[pos + 1]} * (kNsPerSec / 16);
+    const bool forged = in[pos + 1] == 255;
+    if (!forged) ts += uint64_t{in[pos + 1]} * (kNsPerSec / 16);
     size_t len = in[pos + 2] | (size_t{in[pos + 3]} << 8);
     pos += 4;
     len = std::min(len, size - pos);
     frames.emplace_back(in + pos, in + pos + len);
     pos += len;
-    views.push_back({frames.back().data(), static_cast<uint32_t>(len), static_cast<uint32_t>(len + 4), ts, link});
+    const uint64_t stamp = forged ? ts + 10 * 365 * 86400 * kNsPerSec : ts;
+    views.push_back({frames.back().data(), static_cast<uint32_t>(len), static_cast<uint32_t>(len + 4), stamp, link});
   }
   // Two batches, so the table sees state carried across calls.
   const size_t half = views.size() / 2;
@@ -88,5 +94,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* in, size_t size) {
   check(sink.packets == c.metered);
   check(sink.count == c.table.records_exported);
   check(engine.shard().table().size() == 0);
+  check(c.time_jumps <= c.metered);
   return 0;
 }

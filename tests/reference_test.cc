@@ -34,15 +34,17 @@
 #include <vector>
 
 #include "capture/capture_file.h"
+#include "exporter/ledger_report.h"
 #include "pipeline/flow_engine.h"
 #include "pipeline/parallel_engine.h"
+#include "tests/shared_data.h"
 
 namespace flower {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path shared_pcaps() { return fs::path(FLOWER_SOURCE_DIR) / ".." / "shared" / "pcaps"; }
+using test_data::shared_pcaps;
 
 struct endpoint {
   std::string addr;
@@ -268,7 +270,7 @@ class reference_test : public ::testing::TestWithParam<reference_case> {};
 TEST_P(reference_test, flows_match_reference) {
   const reference_case& param = GetParam();
   const std::string& name = param.capture;
-  if (name.empty()) GTEST_SKIP() << "no ../shared/pcaps beside the checkout";
+  if (name.empty()) GTEST_SKIP() << test_data::no_shared_data(shared_pcaps());
   const fs::path tsv = reference_of(name);
   ASSERT_TRUE(fs::is_regular_file(tsv)) << name << " has no reference " << tsv
                                         << ": regenerate it with make-reference (see ../shared/pcaps/README.md)";
@@ -319,7 +321,7 @@ INSTANTIATE_TEST_SUITE_P(shared_pcaps, reference_test, ::testing::ValuesIn(refer
 // capture. So no capture can drop out of reference_test unnoticed.
 TEST(reference_set, directory_manifest_and_references_agree) {
   std::ifstream manifest(shared_pcaps() / "manifest.tsv");
-  if (!manifest) GTEST_SKIP() << "no ../shared/pcaps beside the checkout";
+  if (!manifest) GTEST_SKIP() << test_data::no_shared_data(shared_pcaps() / "manifest.tsv");
   std::vector<std::string> listed;
   std::string line;
   std::getline(manifest, line);  // header
@@ -345,7 +347,7 @@ TEST(reference_set, directory_manifest_and_references_agree) {
 
 TEST(reference_set, handmade_captures_have_expected_output) {
   const fs::path dir = shared_pcaps() / "handmade";
-  if (!fs::is_directory(dir)) GTEST_SKIP() << "no ../shared/pcaps/handmade";
+  if (!fs::is_directory(dir)) GTEST_SKIP() << test_data::no_shared_data(dir);
   size_t n = 0;
   for (const std::string& c : shared_captures()) {
     if (!c.starts_with("handmade/")) continue;

@@ -3,6 +3,9 @@
 
 - bad input (missing, empty, truncated, non-pcap file, unknown link type,
   bad flags) gives one clear stderr line and a non-zero exit, never a crash;
+- a --max-flows beyond the machine's MemAvailable is refused at start in one
+  line saying what it needs and what is available; --hash-seed is reported in
+  --stats-json and records do not depend on it;
 - --stats-json balances the packet ledger for every shared capture, checked
   here from its own fields (not only its "conserved" verdict), at 1 and 4
   threads;
@@ -25,9 +28,11 @@ import sys
 import tempfile
 import unittest
 
+import shared_data
+
 SENSOR = None
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared"))
+SHARED = shared_data.shared_dir()  # FLOWER_SHARED_DIR or ../shared
 SAMPLE = os.path.join(HERE, "data", "sample.pcap")
 PCAPS = os.path.join(SHARED, "pcaps")
 RECORDS_MD = os.path.join(HERE, "..", "docs", "records.md")
@@ -124,6 +129,32 @@ class BadInput(unittest.TestCase):
         self.assertEqual(stats["received"], 1)
         self.assertEqual(stats["source_dropped"], 1)
         self.assertTrue(stats["conserved"])
+        self.assertEqual(stats["file"], {"bad_interface": 1, "bad_timestamp": 0})
+
+    def test_record_with_an_impossible_time_is_skipped_and_counted(self):
+        # Three UDP packets of one flow in a microsecond pcap; the middle one
+        # claims 1,500,000 microseconds past its second (no time at all).
+        hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + struct.pack("!HHHH", 1000, 53, 8, 0)
+
+        def rec(sec, usec):
+            return struct.pack("<IIII", sec, usec, len(frame), len(frame)) + frame
+
+        path = self.path("badtime.pcap", hdr + rec(100, 0) + rec(100, 1500000) + rec(101, 0))
+        stats_path = os.path.join(self.dir, "badtime.json")
+        proc = run("-r", path, "-q", "--json", "--stats-json", stats_path)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        stats = load_json(stats_path)
+        self.assertEqual(stats["file"], {"bad_interface": 0, "bad_timestamp": 1})
+        self.assertEqual(stats["source_dropped"], 1)
+        self.assertEqual(stats["received"], 2)
+        self.assertEqual(stats["metered"], 2)
+        self.assertTrue(stats["conserved"])
+        records = records_of(proc)
+        self.assertEqual(len(records), 1, records)
+        self.assertEqual(records[0]["packets"] + records[0]["rev_packets"], 2)
 
     def test_truncated_header(self):
         self.assert_one_line_error(run("-r", self.path("short.pcap", sample_bytes()[:20]), "-q"),
@@ -166,8 +197,75 @@ class BadInput(unittest.TestCase):
         proc = run("--help")
         self.assertEqual(proc.returncode, 0)
         out = proc.stdout.decode()
-        for flag in ("-r", "--json", "--max-flows", "--idle-timeout", "--active-timeout", "--stats-json", "--threads"):
+        for flag in ("-r", "--json", "--max-flows", "--idle-timeout", "--active-timeout", "--stats-json", "--threads",
+                     "--hash-seed", "--assume-symmetric-rss"):
             self.assertIn(flag, out)
+
+
+def mem_available():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+class Startup(unittest.TestCase):
+    """What the sensor refuses or fixes before it reads a packet."""
+
+    def test_max_flows_beyond_memory_is_refused_at_start(self):
+        flows = 1 << 30  # the largest --max-flows: tens of GiB of flow table
+        avail = mem_available()
+        if avail is None or avail > (1 << 40):
+            self.skipTest("MemAvailable unknown or above 1 TiB: 2^30 flows may fit here")
+        for args in (["-r", SAMPLE], ["-r", SAMPLE, "--threads", "4"], ["-i", "lo"]):
+            with self.subTest(args=args):
+                proc = run("--max-flows", str(flows), "-q", *args)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertEqual(proc.stdout, b"")
+                lines = proc.stderr.decode().splitlines()
+                self.assertEqual(len(lines), 1, lines)
+                m = re.match(r"flower-sensor: --max-flows %d needs ([0-9.]+) GiB \(flow tables and fragment "
+                             r"caches\); ([0-9.]+) GiB is available \(MemAvailable" % flows, lines[0])
+                self.assertIsNotNone(m, lines[0])
+                need, have = float(m.group(1)), float(m.group(2))
+                self.assertGreater(need, have)
+                self.assertGreater(need, flows * 32 / (1 << 30))  # at least a key and counters per flow
+                self.assertAlmostEqual(have, avail / (1 << 30), delta=max(0.5, have * 0.1))
+
+    def test_max_flows_that_fits_runs(self):
+        proc = run("--max-flows", "1000", "-r", SAMPLE, "-q", "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertGreater(len(records_of(proc)), 0)
+
+    def test_hash_seed_is_reported_and_records_do_not_depend_on_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            stats = os.path.join(d, "s.json")
+            outputs = {}
+            for seed in ("1", "18446744073709551615"):
+                for threads in ("1", "4"):
+                    proc = run("-r", SAMPLE, "--json", "-q", "--threads", threads, "--hash-seed", seed,
+                               "--stats-json", stats)
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                    self.assertEqual(load_json(stats)["hash_seed"], int(seed))
+                    outputs[(seed, threads)] = sorted(proc.stdout.decode().splitlines())
+            first = next(iter(outputs.values()))
+            self.assertGreater(len(first), 0)
+            for key, lines in outputs.items():
+                self.assertEqual(lines, first, key)
+            # Without the flag every run draws its own seed.
+            seeds = set()
+            for _ in range(2):
+                proc = run("-r", SAMPLE, "-q", "--stats-json", stats)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                seeds.add(load_json(stats)["hash_seed"])
+            self.assertEqual(len(seeds), 2, "two runs drew the same random seed")
+
+    def test_bad_hash_seed(self):
+        for bad in ("x", "-1", "18446744073709551616"):
+            proc = run("-r", SAMPLE, "--hash-seed", bad)
+            self.assertEqual(proc.returncode, 2, (bad, proc.stderr))
+            self.assertEqual(len(proc.stderr.decode().splitlines()), 1, proc.stderr)
 
 
 class Ledger(unittest.TestCase):
@@ -189,7 +287,7 @@ class Ledger(unittest.TestCase):
     def test_every_shared_capture_balances(self):
         manifest = os.path.join(PCAPS, "manifest.tsv")
         if not os.path.exists(manifest):
-            self.skipTest("no ../shared/pcaps")
+            self.skipTest(shared_data.no_shared_data(PCAPS))
         with open(manifest) as f:
             header = f.readline().rstrip("\n").split("\t")
             rows = [dict(zip(header, l.rstrip("\n").split("\t"))) for l in f if l.strip()]
@@ -244,7 +342,7 @@ class Records(unittest.TestCase):
 
     def test_every_field_is_documented_with_an_ipfix_element(self):
         if not shared_captures():
-            self.skipTest("no ../shared/pcaps")
+            self.skipTest(shared_data.no_shared_data(PCAPS))
         documented = self.documented_fields()
         seen = set()
         for name in shared_captures():
@@ -283,7 +381,7 @@ class ThreadCount(unittest.TestCase):
 
     def test_shared_captures_give_the_same_records_at_1_2_and_4_threads(self):
         if not shared_captures():
-            self.skipTest("no ../shared/pcaps")
+            self.skipTest(shared_data.no_shared_data(PCAPS))
         for name in shared_captures():
             path = os.path.join(PCAPS, name)
             one = run("-r", path, "--json", "-q", "--threads", "1")
@@ -301,7 +399,7 @@ class GroundTruth(unittest.TestCase):
     def check(self, *gen_args):
         gen = os.path.join(SHARED, "tools", "gen_pcap.py")
         if not os.path.exists(gen):
-            self.skipTest("no ../shared/tools/gen_pcap.py")
+            self.skipTest(shared_data.no_shared_data(gen))
         with tempfile.TemporaryDirectory() as d:
             pcap, truth_path = os.path.join(d, "g.pcap"), os.path.join(d, "g.json")
             subprocess.run(["/usr/bin/python3", gen, "-o", pcap, "--truth", truth_path, *gen_args],

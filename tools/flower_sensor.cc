@@ -1,33 +1,39 @@
 // flower-sensor: meters packets from a capture file (-r) or an interface
 // (-i/-d) into bidirectional flow records.
 //
-// This file only wires libraries together: the command line, the run loop
-// for files, the output sinks and the exit status. The live run loop is in
-// sensor_live.cc.
+// This file is the command line and the wiring: the table of options, the
+// output sink, the exit status. The run loops, the front-end policy and the
+// renderings are the flower::sensor library (sensor/).
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <array>
 #include <atomic>
+#include <charconv>
+#include <cinttypes>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "capture/capture_file.h"
-#include "capture/packet_filter.h"
+#include "exporter/feed/feed_publisher.h"
 #include "exporter/json_writer.h"
-#include "pipeline/flow_engine.h"
-#include "pipeline/parallel_engine.h"
-#include "tools/sensor_live.h"
-#include "tools/sensor_options.h"
-#include "tools/sensor_stats.h"
-#include "tools/text_writer.h"
+#include "sensor/front_end.h"
+#include "sensor/ip_protocols.h"
+#include "sensor/memory_check.h"
+#include "sensor/report.h"
+#include "sensor/run_file.h"
+#include "sensor/run_live.h"
+#include "sensor/sensor_options.h"
+#include "sensor/text_writer.h"
 
 namespace flower {
 namespace {
@@ -36,6 +42,7 @@ std::atomic<bool> g_stop{false};
 
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 
+// For -r; the live run loop installs its own for the duration of the run.
 void install_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -45,101 +52,22 @@ void install_signal_handlers() {
   signal(SIGPIPE, SIG_IGN);  // a vanished reader shows up as a write error
 }
 
-bool decodable(link_type link) {
-  switch (link) {
-    case link_type::null:
-    case link_type::ethernet:
-    case link_type::ppp:
-    case link_type::raw:
-    case link_type::loop:
-    case link_type::linux_sll:
-    case link_type::ipv4:
-    case link_type::ipv6:
-    case link_type::nflog:
-    case link_type::linux_sll2:
-      return true;
-  }
-  return false;
-}
-
-// The file as a pipeline source: applies the filter and counts what it
-// delivered and what the filter took, so the ledger starts at the file.
-class filtered_file_source {
+// Records to stdout and to the feed: the writer first, then the publisher's
+// queue (a copy; it never waits unless the run is a file, see feed_options).
+class record_tee final : public record_sink {
  public:
-  filtered_file_source(capture_file& file, packet_filter& filter, sensor_stats& stats)
-      : file_(&file), filter_(&filter), stats_(&stats) {}
-
-  size_t next_batch(std::span<packet_view> out) noexcept {
-    while (!g_stop.load(std::memory_order_relaxed)) {
-      const size_t n = file_->next_batch(out);
-      if (n == 0) return 0;
-      stats_->received += n;
-      const size_t kept = filter_->keep_matching(out.first(n));
-      stats_->filtered += n - kept;
-      if (kept != 0) return kept;
-    }
-    return 0;
+  record_tee(record_sink& first, record_sink& second) : first_(first), second_(second) {}
+  void consume(std::span<const flow_record> records) override {
+    first_.consume(records);
+    second_.consume(records);
   }
 
  private:
-  capture_file* file_;
-  packet_filter* filter_;
-  sensor_stats* stats_;
+  record_sink& first_;
+  record_sink& second_;
 };
 
-// Worker threads for a file: --threads, or all cores when there are enough
-// of them for the dispatcher to have one of its own (see docs/architecture.md:
-// on two cores one run-to-completion thread beats a dispatcher plus workers).
-unsigned file_threads(unsigned requested) {
-  if (requested != 0) return requested;
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  return cores <= 2 ? 1 : cores - 1;
-}
-
-int run_file(const sensor_options& opt, record_sink& sink, sensor_stats& stats) {
-  capture_file file = capture_file::open(opt.read_file);
-  if (!decodable(file.first_link_type())) {
-    throw capture_error("unsupported link type " + std::to_string(static_cast<unsigned>(file.first_link_type())) +
-                        " in " + opt.read_file + " (see docs/decoding.md for the supported ones)");
-  }
-  packet_filter filter = packet_filter::compile(opt.filter);
-  filtered_file_source source(file, filter, stats);
-
-  const unsigned threads = file_threads(opt.threads);
-  if (threads == 1) {
-    flow_engine engine(opt.engine);
-    record_buffer out(sink);
-    std::array<packet_view, kPipelineBatch> batch;
-    while (size_t n = source.next_batch(batch)) engine.process({batch.data(), n}, out);
-    engine.finish(out);
-    out.flush();
-    stats.engine = engine.counters();
-  } else {
-    parallel_config config;
-    config.engine = opt.engine;
-    config.threads = threads;
-    parallel_engine engine(config, sink);
-    engine.run(source);
-    engine.finish();
-    stats.engine = engine.counters();
-    // One counter per shard ring, so the ledger names that stage even though
-    // an offline run waits instead of dropping (all zeros).
-    stats.ring_dropped = engine.ledger().ring_full;
-  }
-  stats.threads = threads;
-  // pcapng packets naming an interface the file never declared have no link
-  // type and cannot be decoded: the reader skips them, so they are counted
-  // as lost by the source (before `received`) rather than not at all.
-  stats.source_dropped = file.counters().bad_interface;
-  if (file.truncated()) {
-    stats.input_truncated = true;
-    stats.input_error = opt.read_file + ": " + file.truncation_reason();
-  }
-  return 0;
-}
-
 }  // namespace
-
 }  // namespace flower
 
 int main(int argc, char** argv) {
@@ -179,10 +107,22 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 3600.0))
       ->capture_default_str();
   app.add_flag("--no-decap", no_decap, "Meter tunnels as outer flows instead of decapsulating them");
+  std::optional<uint64_t> hash_seed;
+  app.add_option("--hash-seed", hash_seed, "Seed of the flow hash (default: random per run); repeats a run exactly")
+      ->check(CLI::Validator(  // all 64 bits, no sign: CLI11 alone would wrap "-1" and clamp 2^64
+          [](std::string& text) {
+            uint64_t v = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+            return ec == std::errc() && end == text.data() + text.size() && !text.empty()
+                       ? std::string()
+                       : "'" + text + "' is not a number in 0.." + std::to_string(UINT64_MAX);
+          },
+          "N"))
+      ->type_name("N");
   app.add_option("--threads", opt.threads,
                  "Flow-table shards, one worker thread each (0 = auto: all cores but the dispatcher's; 1 on <= 2 cores)")->check(CLI::Range(0u, 1024u));
   app.add_option("-f,--filter", opt.filter, "BPF filter expression (same as trailing words)")->type_name("EXPR");
-  app.add_option("--capture", capture, "Live front end: xdp or pcap (default: xdp, falling back to pcap)")
+  app.add_option("--capture", capture, "Live front end: xdp or pcap (default: pcap on an interface with addresses or routes, so the host keeps its traffic; else xdp, falling back to pcap)")
       ->check(CLI::IsMember({"auto", "xdp", "pcap"}));
   app.add_option("--xdp-mode", xdp_mode, "XDP attach mode")->check(CLI::IsMember({"auto", "native", "generic"}));
   app.add_option("--zero-copy", zero_copy, "AF_XDP zero-copy")->check(CLI::IsMember({"auto", "on", "off"}));
@@ -191,6 +131,9 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false)  // one LIST per flag: later words stay the filter expression
       ->type_name("LIST");
   app.add_flag("--rss-symmetric", opt.rss_symmetric, "Set the symmetric 6d:5a RSS key if the NIC's hash is not symmetric");
+  app.add_flag("--assume-symmetric-rss", opt.assume_symmetric_rss,
+               "Treat an RSS hash the driver cannot report as symmetric: meter each queue on its own thread "
+               "(wrong if it is not: flows would be split)");
   app.add_option("--snaplen", opt.snaplen, "libpcap snapshot length")->capture_default_str();
   app.add_option("--buffer-size", opt.pcap_buffer_bytes, "libpcap kernel buffer in bytes")->capture_default_str();
   app.add_option("--xdp-frames", opt.xdp_frames, "UMEM frames per AF_XDP queue")->capture_default_str();
@@ -218,7 +161,51 @@ int main(int argc, char** argv) {
                          ->needs(dev_opt);
   app.add_option("--pidfile", opt.pidfile, "PID file for -b (default: /run/flower-sensor-DEV.pid)")->needs(daemon_opt);
   app.add_option("--log", opt.log_file, "Log file for -b (default: syslog)")->needs(daemon_opt);
-  app.add_option("-s,--server", opt.server, "Analysis server address for the ZeroMQ feed");
+  // The ZeroMQ feed (docs/feed.md).
+  std::vector<std::string> publish;
+  std::string feed_format_name = "protobuf", sensor_id;
+  size_t wait_subscribers = 0;
+  double wait_timeout_s = 10;
+  app.add_option("--publish", publish,
+                 "Publish records on the ZeroMQ feed: bind ENDPOINT (tcp://ADDR:PORT or ipc://PATH; repeatable; "
+                 "without a value " + std::string(kDefaultPublishEndpoint) + ")")
+      ->expected(0, 1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->default_str(kDefaultPublishEndpoint)
+      ->type_name("[ENDPOINT]")
+      ->check(CLI::Validator(
+          [](std::string& e) {
+            return e.find("://") != std::string::npos ? std::string()
+                                                      : "'" + e + "' is not an endpoint (tcp://ADDR:PORT or ipc://PATH)";
+          },
+          ""));
+  app.add_option("-s,--server", opt.server,
+                 "Connect the feed to an analysis server's collector at HOST[:PORT] (default port " +
+                     std::to_string(kDefaultCollectorPort) + ")")
+      ->type_name("HOST[:PORT]");
+  app.add_option("--feed-format", feed_format_name, "Feed encoding: protobuf (flower.v1) or json")
+      ->check(CLI::IsMember({"protobuf", "json"}))
+      ->capture_default_str();
+  app.add_option("--sensor-id", sensor_id, "This sensor's name in every feed message (default: the host name)")
+      ->type_name("ID");
+  app.add_option("--wait-subscribers", wait_subscribers,
+                 "Before reading, wait (at most --wait-timeout) for N feed subscribers to the flow topic")
+      ->type_name("N");
+  app.add_option("--wait-timeout", wait_timeout_s, "Longest wait for --wait-subscribers, in seconds")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  // CURVE (docs/feed.md, "Security").
+  std::string feed_secret_key, feed_allowed_keys, feed_server_key;
+  app.add_option("--feed-secret-key", feed_secret_key,
+                 "Encrypt the feed with CURVE: this sensor's key pair (flower-keys PREFIX makes PREFIX.secret)")
+      ->type_name("FILE");
+  app.add_option("--feed-allowed-keys", feed_allowed_keys,
+                 "With --publish and --feed-secret-key: the subscribers' public keys admitted (one per line)")
+      ->type_name("FILE");
+  app.add_option("--feed-server-key", feed_server_key,
+                 "With -s and --feed-secret-key: the collector's public key (its PREFIX.pub)")
+      ->type_name("FILE");
   app.add_option("filter", filter_words, "tcpdump-style filter expression")->type_name("EXPR...");
 
   try {
@@ -236,7 +223,46 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (const std::string& w : filter_words) opt.filter += (opt.filter.empty() ? "" : " ") + w;
+  const bool feed_on = !publish.empty() || !opt.server.empty();
+  if (feed_on && opt.daemon) {
+    // The publisher's threads would not survive the daemon's fork.
+    std::fprintf(stderr, "flower-sensor: the feed (--publish, -s) cannot be combined with -b yet\n");
+    return 2;
+  }
+  if (!feed_on && (wait_subscribers != 0 || !sensor_id.empty() || app.count("--feed-format") != 0)) {
+    std::fprintf(stderr, "flower-sensor: --feed-format, --sensor-id and --wait-subscribers need --publish or -s\n");
+    return 2;
+  }
+  curve_options curve;
+  {
+    const bool any = !feed_secret_key.empty() || !feed_allowed_keys.empty() || !feed_server_key.empty();
+    const char* missing = nullptr;
+    if (any && feed_secret_key.empty()) missing = "--feed-allowed-keys and --feed-server-key need --feed-secret-key";
+    else if (any && !feed_on) missing = "--feed-secret-key needs --publish or -s";
+    else if (any && !publish.empty() && feed_allowed_keys.empty())
+      missing = "--publish with --feed-secret-key needs --feed-allowed-keys (the subscribers admitted)";
+    else if (any && !opt.server.empty() && feed_server_key.empty())
+      missing = "-s with --feed-secret-key needs --feed-server-key (the collector's public key)";
+    else if (!feed_allowed_keys.empty() && publish.empty()) missing = "--feed-allowed-keys needs --publish";
+    else if (!feed_server_key.empty() && opt.server.empty()) missing = "--feed-server-key needs -s";
+    if (missing != nullptr) {
+      std::fprintf(stderr, "flower-sensor: %s\n", missing);
+      return 2;
+    }
+    if (any) {
+      try {
+        if (!curve_available()) throw key_file_error("this libzmq has no CURVE support");
+        curve.own = read_secret_key_file(feed_secret_key);
+        if (!feed_allowed_keys.empty()) curve.allowed_z85 = read_allowed_keys_file(feed_allowed_keys);
+        if (!feed_server_key.empty()) curve.server_public_z85 = read_public_key_file(feed_server_key);
+      } catch (const key_file_error& e) {
+        std::fprintf(stderr, "flower-sensor: %s\n", e.what());
+        return 2;
+      }
+    }
+  }
   opt.engine.table.max_flows = max_flows;
+  opt.engine.hash_seed = hash_seed;
   opt.engine.table.idle_timeout_ns = static_cast<uint64_t>(idle_s * 1e9);
   opt.engine.table.active_timeout_ns = static_cast<uint64_t>(active_s * 1e9);
   opt.engine.table.tcp_linger_ns = static_cast<uint64_t>(linger_s * 1e9);
@@ -250,10 +276,14 @@ int main(int argc, char** argv) {
   opt.clock_timestamps = timestamps == "clock";
 
   install_signal_handlers();
-  sensor_stats stats;
-  std::string live_json, live_summary;  // filled by the live run loop
+  sensor_report report;
+  std::optional<live_counters> live;
   int rc = 0;
   try {
+    // Refuse a table the machine cannot hold now, not when it fills.
+    const unsigned cores = std::thread::hardware_concurrency();
+    check_engine_memory(opt.engine, opt.read_file.empty() ? std::max(1u, opt.threads) : file_threads(opt.threads, cores),
+                        mem_available_bytes());
     std::unique_ptr<record_sink> sink;
     json_writer* json = nullptr;
     text_writer* text = nullptr;
@@ -266,23 +296,76 @@ int main(int argc, char** argv) {
       text = w.get();
       sink = std::move(w);
     }
+    std::unique_ptr<feed_publisher> feed;
+    std::optional<record_tee> tee;
+    if (feed_on) {
+      feed_options fo;
+      fo.bind = publish;
+      if (!opt.server.empty()) fo.connect = {collector_endpoint(opt.server)};
+      parse_feed_format(feed_format_name, fo.format);
+      fo.sensor_id = sensor_id;
+      fo.curve = curve;
+      fo.wait_when_full = !opt.read_file.empty();  // a file loses nothing by waiting
+      feed = std::make_unique<feed_publisher>(std::move(fo));
+      if (wait_subscribers != 0) {
+        const size_t n = feed->wait_subscribers(
+            wait_subscribers, std::chrono::milliseconds(static_cast<int64_t>(wait_timeout_s * 1000)));
+        if (n < wait_subscribers)
+          std::fprintf(stderr, "flower-sensor: feed: %zu of %zu subscribers after %g s; publishing anyway\n", n,
+                       wait_subscribers, wait_timeout_s);
+      }
+      tee.emplace(*sink, *feed);
+    }
+    record_sink& out = tee ? static_cast<record_sink&>(*tee) : *sink;
     if (opt.read_file.empty()) {
-      rc = run_live(opt, *sink, [&](const sensor_stats& s, const live_counters& l) {
-        stats = s;
-        live_json = live_counters_json(l);
-        live_summary = live_counters_summary(l);
-      });
+      // With the feed, "stats" about once a second while capturing (on the
+      // thread that writes the records, so the writer's count is its own).
+      live_progress_callback progress;
+      if (feed)
+        progress = [&](const drop_ledger& so_far, const live_counters& l) {
+          drop_ledger ledger = so_far;
+          ledger.records_written = json ? json->records_written() : text->records_written();
+          ledger.output_errors = json ? json->write_errors() : text->write_errors();
+          ledger.exporter_dropped = feed->counters().export_dropped();
+          std::vector<queue_counters> queues;
+          for (const xdp_queue_counters& q : l.queues)
+            queues.push_back({q.queue_id, q.rx_packets, q.rx_dropped + q.rx_ring_full});
+          feed->publish_stats(ledger, queues);
+        };
+      rc = run_live(
+          opt, out,
+          [&](const sensor_report& r, const live_counters& l) {
+            report = r;
+            live = l;
+          },
+          progress,
+          [&] {
+            // The flows still open leave in one burst at stop, larger than
+            // the feed's queue: wait for room (bounded per send) rather than
+            // drop them.
+            if (feed) feed->wait_from_now_on();
+          });
     } else {
-      rc = run_file(opt, *sink, stats);
+      run_file(opt, out, report, g_stop);
     }
     if (json) {
       json->flush();
-      stats.records_written = json->records_written();
-      stats.output_errors = json->write_errors();
+      report.ledger.records_written = json->records_written();
+      report.ledger.output_errors = json->write_errors();
     } else {
       text->flush();
-      stats.records_written = text->records_written();
-      stats.output_errors = text->write_errors();
+      report.ledger.records_written = text->records_written();
+      report.ledger.output_errors = text->write_errors();
+    }
+    if (feed) {
+      // The final ledger on "stats", then everything queued (bounded linger).
+      report.ledger.exporter_dropped = feed->counters().export_dropped();
+      feed->publish_stats(report.ledger);
+      feed->close();
+      report.ledger.exporter_dropped = feed->counters().export_dropped();
+      if (feed->curve_refused() != 0 && !quiet)
+        std::fprintf(stderr, "flower-sensor: feed: refused %" PRIu64 " CURVE handshakes (key not in %s)\n",
+                     feed->curve_refused(), feed_allowed_keys.c_str());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "flower-sensor: %s\n", e.what());
@@ -291,30 +374,26 @@ int main(int argc, char** argv) {
 
   if (!opt.stats_json.empty()) {
     std::ofstream f(opt.stats_json);
-    std::string text = stats_to_json(stats);
-    if (!live_json.empty()) {  // splice the live front end's counters in
-      text.erase(text.find_last_of('}'));
-      text += ",\"live\":" + live_json + "}\n";
-    }
-    f << text;
+    f << stats_json(report, live ? &*live : nullptr);
+    f.close();
     if (!f) {
       std::fprintf(stderr, "flower-sensor: cannot write %s: %s\n", opt.stats_json.c_str(), std::strerror(errno));
       rc = 1;
     }
   }
   if (!quiet) {
-    std::fputs(stats_summary(stats).c_str(), stderr);
-    std::fputs(live_summary.c_str(), stderr);
+    std::fputs(to_text(report).c_str(), stderr);
+    if (live) std::fputs(to_text(*live).c_str(), stderr);
   }
-  if (stats.output_errors != 0) {
+  if (report.ledger.output_errors != 0) {
     std::fprintf(stderr, "flower-sensor: writing records to stdout failed; output is incomplete\n");
     rc = 1;
   }
-  if (stats.input_truncated) {
-    std::fprintf(stderr, "flower-sensor: %s\n", stats.input_error.c_str());
+  if (report.input_truncated) {
+    std::fprintf(stderr, "flower-sensor: %s\n", report.input_error.c_str());
     rc = 1;
   }
-  if (!stats.conserved()) {
+  if (!report.ledger.reconciles()) {
     std::fprintf(stderr, "flower-sensor: internal error: packet ledger does not balance\n");
     rc = 1;
   }

@@ -1,5 +1,6 @@
 #include "capture/detail/xsk_queue.h"
 
+#include <bpf/bpf.h>
 #include <linux/if_xdp.h>
 #include <sys/socket.h>
 
@@ -131,6 +132,17 @@ void xsk_queue::release(uint32_t n) noexcept {
 
 void xsk_queue::kick_if_needed() noexcept {
   if (xsk_ring_prod__needs_wakeup(&fill_)) recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+}
+
+uint32_t xsk_queue::undelivered() const noexcept {
+  // The kernel publishes descriptors by a release store of the producer;
+  // cached_cons already counts what peek() took but has not released.
+  return __atomic_load_n(rx_.producer, __ATOMIC_ACQUIRE) - rx_.cached_cons;
+}
+
+void xsk_queue::stop_intake() noexcept {
+  const uint32_t key = options_.queue_id;
+  bpf_map_delete_elem(options_.xsks_map_fd, &key);  // ENOENT if already gone: fine
 }
 
 xdp_socket_stats xsk_queue::stats() const noexcept {

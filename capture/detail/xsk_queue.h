@@ -45,6 +45,13 @@ class xsk_queue {
   void release(uint32_t n) noexcept;
   // Kick the kernel if the fill ring asks for a wakeup (need_wakeup).
   void kick_if_needed() noexcept;
+  // Frames the kernel has put in the RX ring that peek() has not taken yet
+  // (producer minus our consumer position).
+  uint32_t undelivered() const noexcept;
+  // Remove this socket from the XSKMAP: from now on the program passes the
+  // queue's frames to the kernel stack (XDP_PASS, counted no_socket) and
+  // the RX ring only empties.
+  void stop_intake() noexcept;
 
   int fd() const noexcept;
   uint32_t queue_id() const noexcept { return options_.queue_id; }

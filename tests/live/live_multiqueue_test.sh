@@ -3,8 +3,8 @@
 # (ETHTOOL_GRSSH: not supported), so the sensor cannot know that both
 # directions of a flow reach one queue: it must say so and re-shard in
 # software (one thread meters every queue, or --threads N: one reader, the
-# flows hashed onto N shards). With the RSS assumed symmetric (a test-only
-# switch, the sender pinned to one CPU so veth puts a flow on one queue)
+# flows hashed onto N shards). With the RSS assumed symmetric
+# (--assume-symmetric-rss, the sender pinned to one CPU so veth puts a flow on one queue)
 # each queue runs to completion on its own thread. Every case meters
 # the plan exactly, with one AF_XDP socket per queue.
 #
@@ -66,7 +66,8 @@ run_case rss-flag 2 "re-sharding in software" --threads 2 --rss-symmetric
 # picks the queue by the sending CPU, so the sender is pinned to one. (Not
 # pinned, native mode splits flows over both queues and per-queue metering
 # exports each flow in pieces: exactly why asymmetric RSS is re-sharded.)
-LIVE_SEND_PREFIX="taskset -c 0" FLOWER_TEST_ASSUME_SYMMETRIC_RSS=1 run_case per-queue 2 "2 queues run to completion on 2 threads" --threads 2
+LIVE_SEND_PREFIX="taskset -c 0" run_case per-queue 2 "2 queues run to completion on 2 threads" --threads 2 \
+  --assume-symmetric-rss
 grep -q "$LIVE_HOST: --rss-symmetric: the RSS key cannot be set either" "$LIVE_TMP/rss-flag.err" ||
   fail "--rss-symmetric on veth: not said"
 echo "PASS: --rss-symmetric says it cannot set the key on veth"
@@ -92,10 +93,10 @@ echo "PASS: --queues 1 binds queue 1 only"
 # Records leave as they expire on the multi-core paths too (idle shards
 # sweep by wall clock about once a second, each batch flushed to stdout).
 for mode in reshard per-queue; do
-  env=()
-  [[ $mode == per-queue ]] && env=(FLOWER_TEST_ASSUME_SYMMETRIC_RSS=1)
-  LIVE_SENSOR_PREFIX="env ${env[*]:-}" live_start_sensor "expiry-$mode" --capture xdp --xdp-mode "$XDP_MODE" --threads 2 \
-    --json --idle-timeout 1 --tcp-linger 1
+  extra=()
+  [[ $mode == per-queue ]] && extra=(--assume-symmetric-rss)
+  live_start_sensor "expiry-$mode" --capture xdp --xdp-mode "$XDP_MODE" --threads 2 \
+    --json --idle-timeout 1 --tcp-linger 1 "${extra[@]}"
   LIVE_SEND_PREFIX="taskset -c 0" live_send_plan
   sleep 3.5
   n=$(grep -c '"end_reason":"idle"' "$LIVE_TMP/expiry-$mode.out" || true)

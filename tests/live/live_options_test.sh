@@ -63,7 +63,9 @@ grep -q "queue 0 native copy: rx 30, rx_dropped 0, rx_ring_full 0, fill_ring_emp
 nothing_attached zc-auto
 echo "PASS: --zero-copy auto falls back to copy and reports it per queue"
 
-# --zero-copy on without --capture: one line, then libpcap meters the plan.
+# --zero-copy on without --capture: one line, then libpcap meters the plan
+# (on a quiet port, where the default is XDP).
+live_host_unaddressed
 live_start_sensor zc-fallback --zero-copy on --json --stats-json "$LIVE_TMP/zc-fallback.stats"
 [[ $(grep -c "falling back to libpcap" "$LIVE_TMP/zc-fallback.err") -eq 1 ]] || fail "zc-fallback: no single fallback line"
 grep -q "XDP unavailable on $LIVE_HOST (--zero-copy on: .*); falling back to libpcap" "$LIVE_TMP/zc-fallback.err" ||

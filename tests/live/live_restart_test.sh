@@ -37,7 +37,9 @@ ip -d link show "$LIVE_HOST" | grep -q "prog/xdp" || { echo "FAIL: foreign progr
 echo "PASS: restart after SIGKILL replaces our stale program, refuses a foreign one"
 
 # Without an explicit --capture the sensor says why in one line and falls
-# back to libpcap, still metering everything.
+# back to libpcap, still metering everything. (On a quiet port: with an
+# address the default is libpcap anyway.)
+live_host_unaddressed
 live_start_sensor fallback --json --stats-json "$LIVE_TMP/fallback.stats"
 live_send_plan
 sleep 0.5

@@ -6,6 +6,9 @@
 #   trap live_teardown EXIT
 # LIVE_QUEUES=N (before live_begin / live_setup): N RX/TX queues on both ends (default 1).
 # Addresses are the pair's own: 10.77.0.1 (host side) / 10.77.0.2 (namespace).
+# The host side therefore carries host traffic, so a sensor without --capture
+# takes libpcap there (docs/live-capture.md); live_host_unaddressed makes it a
+# quiet capture port on which the default is XDP.
 # No IPv6 on either side (no DAD, no router solicitations), static neighbours,
 # so the only frames on the link are the ones the test sends.
 
@@ -51,6 +54,18 @@ live_setup() {
   ip link set "$LIVE_HOST" up
 }
 
+# live_host_unaddressed: remove the host side's address (and with it its
+# route): the interface no longer carries this host's traffic.
+live_host_unaddressed() {
+  ip addr flush dev "$LIVE_HOST"
+}
+
+# live_rx_packets: frames the host side of the veth received (what it
+# delivered to XDP or the stack), as `ip -s link` shows.
+live_rx_packets() {
+  cat "/sys/class/net/$LIVE_HOST/statistics/rx_packets"
+}
+
 live_teardown() {
   local rc=$?
   set +e  # runs from an EXIT trap, maybe under set -e: every step must run
@@ -61,6 +76,8 @@ live_teardown() {
   [[ -n "${LIVE_HOST:-}" ]] && ip link del "$LIVE_HOST" 2>/dev/null
   [[ -n "${LIVE_NS:-}" ]] && ip netns del "$LIVE_NS" 2>/dev/null
   [[ -n "${LIVE_HOST:-}" ]] && rm -rf "/sys/fs/bpf/flower/$LIVE_HOST"
+  # A killed sensor's lock file stays (its lock died with it): tidy up.
+  [[ -n "${LIVE_HOST:-}" ]] && rm -f "/run/flower/$LIVE_HOST.lock"
   [[ -n "${LIVE_TMP:-}" && -z "${LIVE_KEEP:-}" ]] && rm -rf "$LIVE_TMP"
   return $rc
 }
@@ -69,6 +86,7 @@ live_teardown() {
 # stdout -> $LIVE_TMP/NAME.out, stderr -> NAME.err; waits until it captures.
 live_start_sensor() {
   local name=$1; shift
+  rm -f "$LIVE_TMP/$name.err"  # a previous run's "capturing on" must not count as this one's start
   ${LIVE_SENSOR_PREFIX:-} "$FLOWER_SENSOR" -d "$LIVE_HOST" "$@" >"$LIVE_TMP/$name.out" 2>"$LIVE_TMP/$name.err" &
   LIVE_SENSOR_PID=$!
   local i
