@@ -75,7 +75,7 @@ BENCHMARK(BM_EncodeFlowBatch)->Arg(0)->Arg(1)->ArgName("format");
 void BM_CommunityId(benchmark::State& state) {
   const std::vector<flow_record> batch = records(kBatch);
   for (auto _ : state)
-    for (const flow_record& r : batch) benchmark::DoNotOptimize(community_id(r));
+    for (const flow_record& r : batch) benchmark::DoNotOptimize(community_id_of(r));
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBatch));
 }
 BENCHMARK(BM_CommunityId);

@@ -105,7 +105,7 @@ bool sha1(const uint8_t* data, size_t n, unsigned char* out, unsigned int& out_l
 
 }  // namespace
 
-std::string community_id(const flow_record& record, uint16_t seed) {
+community_id_text community_id_of(const flow_record& record, uint16_t seed) noexcept {
   const flow_key& k = record.key;
   const bool v4 = k.is_v4();
   const size_t alen = v4 ? 4 : 16;
@@ -165,14 +165,13 @@ std::string community_id(const flow_record& record, uint16_t seed) {
 
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int digest_len = 0;
-  if (!sha1(buf, n, digest, digest_len)) return {};
-  // "1:" and the base64 of the digest, built in place (one allocation).
-  const size_t b64_len = 4 * ((digest_len + 2) / 3);
-  std::string id(2 + b64_len + 1, '\0');  // EVP_EncodeBlock writes a terminating NUL
-  id[0] = '1';
-  id[1] = ':';
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(id.data() + 2), digest, static_cast<int>(digest_len));
-  id.pop_back();
+  community_id_text id;
+  if (!sha1(buf, n, digest, digest_len) || digest_len != 20) return id;
+  id.data[0] = '1';
+  id.data[1] = ':';
+  // 28 base64 characters and the NUL EVP_EncodeBlock writes: 31 <= 32.
+  const int b64 = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(id.data + 2), digest, static_cast<int>(digest_len));
+  id.size = static_cast<uint8_t>(2 + b64);
   return id;
 }
 

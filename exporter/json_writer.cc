@@ -60,8 +60,10 @@ void json_writer::consume(std::span<const flow_record> records) {
 }
 
 namespace {
-// Formats one record at `out` (room for kMaxRecordBytes); returns the end.
-char* format_record(const flow_record& r, const json_writer_options& options, char* out) noexcept {
+// Formats one record at `out` (room for kMaxRecordBytes), without the
+// newline, with "flow_id" last when given; returns the end.
+char* format_record(const flow_record& r, const json_writer_options& options, const uint64_t* flow_id,
+                    char* out) noexcept {
   cursor c{out};
   const flow_key& k = r.key;
   const bool icmp = k.proto == 1 || k.proto == 58;
@@ -104,18 +106,19 @@ char* format_record(const flow_record& r, const json_writer_options& options, ch
   c.lit(name_of(r.tunnel));
   c.lit("\"");
   if (options.community_id) {
-    std::string id = community_id(r);
     c.lit(",\"community_id\":\"");
-    c.lit(id);
+    c.lit(community_id_of(r).view());
     c.lit("\"");
   }
-  c.lit("}\n");
+  if (flow_id != nullptr) c.field(",\"flow_id\":", *flow_id);
+  c.lit("}");
   return c.p;
 }
 }  // namespace
 
 void json_writer::append(const flow_record& r) noexcept {
-  char* end = format_record(r, options_, buffer_.data() + used_);
+  char* end = format_record(r, options_, nullptr, buffer_.data() + used_);
+  *end++ = '\n';
   used_ = static_cast<size_t>(end - buffer_.data());
   ++records_;
 }
@@ -135,10 +138,17 @@ void json_writer::flush() noexcept {
   used_ = 0;
 }
 
+void append_json(std::string& out, const flow_record& record, const json_writer_options& options,
+                 std::optional<uint64_t> flow_id) {
+  const size_t at = out.size();
+  out.resize(at + kMaxRecordBytes);
+  char* end = format_record(record, options, flow_id ? &*flow_id : nullptr, out.data() + at);
+  out.resize(static_cast<size_t>(end - out.data()));
+}
+
 std::string to_json(const flow_record& record, const json_writer_options& options) {
-  std::string text(kMaxRecordBytes, '\0');
-  char* end = format_record(record, options, text.data());
-  text.resize(static_cast<size_t>(end - text.data()) - 1);  // drop the newline
+  std::string text;
+  append_json(text, record, options);
   return text;
 }
 

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,5 +55,11 @@ class json_writer final : public record_sink {
 
 // One record as a JSON object (no trailing newline), for tests and tools.
 std::string to_json(const flow_record& record, const json_writer_options& options = {});
+// The same object appended to `out`, with "flow_id" as its last field when
+// given (the feed's per-run flow id): for encoders that batch many records
+// into one string (the reserve grows geometrically, so a batch allocates
+// O(log n) times, not per record).
+void append_json(std::string& out, const flow_record& record, const json_writer_options& options = {},
+                 std::optional<uint64_t> flow_id = {});
 
 }  // namespace flower

@@ -34,23 +34,10 @@
 #include "sensor/run_live.h"
 #include "sensor/sensor_options.h"
 #include "sensor/text_writer.h"
+#include "tools/stop_signals.h"
 
 namespace flower {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-// For -r; the live run loop installs its own for the duration of the run.
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a vanished reader shows up as a write error
-}
 
 // Records to stdout and to the feed: the writer first, then the publisher's
 // queue (a copy; it never waits unless the run is a file, see feed_options).
@@ -275,7 +262,7 @@ int main(int argc, char** argv) {
   opt.zero_copy = zero_copy == "on" ? zero_copy_mode::on : zero_copy == "off" ? zero_copy_mode::off : zero_copy_mode::auto_select;
   opt.clock_timestamps = timestamps == "clock";
 
-  install_signal_handlers();
+  std::atomic<bool>& stop = install_stop_signals();  // for -r; run_live has its own
   sensor_report report;
   std::optional<live_counters> live;
   int rc = 0;
@@ -346,7 +333,7 @@ int main(int argc, char** argv) {
             if (feed) feed->wait_from_now_on();
           });
     } else {
-      run_file(opt, out, report, g_stop);
+      run_file(opt, out, report, stop);
     }
     if (json) {
       json->flush();

@@ -28,22 +28,10 @@
 #include "exporter/feed/sequence_tracker.h"
 #include "exporter/json_writer.h"
 #include "sensor/text_writer.h"
+#include "tools/stop_signals.h"
 
 namespace flower {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-}
 
 struct sub_options {
   std::vector<std::string> connect;
@@ -92,7 +80,7 @@ void write_all(const std::string& text) {
     ssize_t n = ::write(STDOUT_FILENO, text.data() + off, text.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      g_stop = true;  // reader gone
+      g_stop_requested = true;  // reader gone
       return;
     }
     off += static_cast<size_t>(n);
@@ -138,7 +126,7 @@ int run(const sub_options& o) {
   const auto start = std::chrono::steady_clock::now();
   std::string out;
   zmq_pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  while (!g_stop.load(std::memory_order_relaxed) && (o.count == 0 || records < o.count)) {
+  while (!g_stop_requested.load(std::memory_order_relaxed) && (o.count == 0 || records < o.count)) {
     if (o.timeout_s > 0 &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() >= o.timeout_s)
       break;
@@ -179,11 +167,7 @@ int run(const sub_options& o) {
     if (m.envelope.topic == kTopicFlow) {
       for (const feed_record& r : m.records) {
         if (o.json) {
-          out += to_json(r.record);
-          if (o.flow_id) {
-            out.pop_back();
-            out += ",\"flow_id\":" + std::to_string(r.flow_id) + "}";
-          }
+          append_json(out, r.record, {}, o.flow_id ? std::optional<uint64_t>(r.flow_id) : std::nullopt);
           out += '\n';
         } else {
           out += to_text(r.record);
@@ -277,7 +261,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  install_signal_handlers();
+  install_stop_signals();
   try {
     return run(o);
   } catch (const std::exception& e) {

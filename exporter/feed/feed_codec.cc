@@ -319,11 +319,7 @@ void flow_encoder::encode(feed_envelope& env, std::span<const flow_record> recor
     out += ",\"flow\":{\"records\":[";
     for (size_t i = 0; i < records.size(); ++i) {
       if (i != 0) out += ',';
-      out += to_json(records[i]);
-      out.pop_back();  // '}': flow_id goes last
-      out += ",\"flow_id\":";
-      out += std::to_string(flow_id_of(records[i]));
-      out += '}';
+      append_json(out, records[i], {}, flow_id_of(records[i]));
     }
     out += "]}}";
     return;
@@ -367,7 +363,8 @@ void flow_encoder::encode(feed_envelope& env, std::span<const flow_record> recor
       p->set_rev_spi(r.rev.spi);
     }
     p->set_tunnel(static_cast<v1::Tunnel>(r.tunnel));
-    p->set_community_id(community_id(r));
+    const community_id_text id = community_id_of(r);
+    p->set_community_id(id.data, id.size);
     p->set_flow_id(flow_id_of(r));
   }
   put_message_field(out, v1::FeedMessage::kEnvelopeFieldNumber, pb_->envelope);
