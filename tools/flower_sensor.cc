@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
                        ? std::string()
                        : "'" + text + "' is not a number in 0.." + std::to_string(UINT64_MAX);
           },
-          "N"))
+          "0.." + std::to_string(UINT64_MAX)))
       ->type_name("N");
   app.add_option("--threads", opt.threads,
                  "Flow-table shards, one worker thread each (0 = auto: all cores but the dispatcher's; 1 on <= 2 cores)")->check(CLI::Range(0u, 1024u));
